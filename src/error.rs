@@ -1,0 +1,317 @@
+//! The crate's one error type.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::names::{EnvironmentId, Label, NameError, ProjectId, ReleaseId, ServiceId};
+
+/// A boxed error from a backend (an AWS SDK error, an I/O error, …).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Joins names for a message: `a, b, c`, or `(none)`.
+pub(crate) struct Names<'a, T>(pub &'a [T]);
+
+impl<T: fmt::Display> fmt::Display for Names<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(none)");
+        }
+        for (i, name) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{name}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What kind of failure a backend reported, so callers can decide whether to
+/// retry, ask for credentials or provision something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendErrorKind {
+    /// The service throttled the request; retry later, or raise limits.
+    Throttled,
+    /// The caller is not allowed to do this; check the IAM policy.
+    AccessDenied,
+    /// No credentials could be found or they were rejected.
+    Credentials,
+    /// The request did not complete within the configured timeout.
+    Timeout,
+    /// The service could not be reached.
+    Unreachable,
+    /// Anything else.
+    Other,
+}
+
+impl fmt::Display for BackendErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendErrorKind::Throttled => "throttled (retry later or raise the service's limits)",
+            BackendErrorKind::AccessDenied => "access denied (check the IAM policy of the caller)",
+            BackendErrorKind::Credentials => {
+                "no valid credentials (set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a role)"
+            }
+            BackendErrorKind::Timeout => "timed out",
+            BackendErrorKind::Unreachable => "service unreachable",
+            BackendErrorKind::Other => "failed",
+        })
+    }
+}
+
+/// Everything that can go wrong in this crate.
+///
+/// Each variant names what was being done and to which project, release,
+/// environment, file or record, so its message can be shown to a user as is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A name (id, label, URI) failed validation.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+
+    /// An argument of a call is out of range or inconsistent.
+    #[error("invalid argument `{argument}`: {reason}")]
+    InvalidArgument {
+        /// The argument's name.
+        argument: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The project manifest could not be read.
+    #[error("cannot read project manifest {}: {source}", path.display())]
+    ManifestRead {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+
+    /// The project manifest is not valid JSON or YAML.
+    #[error("{file}:{line}:{column}: not valid {format}: {message}")]
+    ManifestSyntax {
+        /// The file (or the name given to a manifest read from a string).
+        file: String,
+        /// `JSON` or `YAML`: the format the file looked like.
+        format: &'static str,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+
+    /// A key of the project manifest is missing, has the wrong type or an
+    /// invalid value.
+    #[error("{file}: `{location}`: {problem}")]
+    ManifestInvalid {
+        /// The file.
+        file: String,
+        /// Where in the file, as a key path: `storage.environments[1].id`.
+        location: String,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// An environment id appears twice in one project of the manifest.
+    #[error("{file}: project `{project}` lists environment `{environment}` more than once")]
+    DuplicateEnvironment {
+        /// The file.
+        file: String,
+        /// The project.
+        project: ProjectId,
+        /// The repeated environment id.
+        environment: EnvironmentId,
+    },
+
+    /// The manifest has no project with the requested id.
+    #[error("{file}: no project `{project}`; the projects are: {}", Names(known))]
+    UnknownProject {
+        /// The file.
+        file: String,
+        /// The id asked for.
+        project: String,
+        /// The ids the manifest has.
+        known: Vec<ProjectId>,
+    },
+
+    /// No project was named and the manifest holds more than one.
+    #[error("{file}: holds several projects; name one of: {}", Names(known))]
+    ProjectNotChosen {
+        /// The file.
+        file: String,
+        /// The ids the manifest has.
+        known: Vec<ProjectId>,
+    },
+
+    /// The project has no environment with the requested id.
+    #[error(
+        "project `{project}` has no environment `{environment}`; its environments are: {}",
+        Names(known)
+    )]
+    UnknownEnvironment {
+        /// The project.
+        project: ProjectId,
+        /// The id asked for.
+        environment: String,
+        /// The environments the manifest lists for the project.
+        known: Vec<EnvironmentId>,
+    },
+
+    /// A label holds no images, so there is nothing to release.
+    #[error("project `{project}`: label `{label}` has no images (no parameters under {path})")]
+    EmptyLabel {
+        /// The project.
+        project: ProjectId,
+        /// The label.
+        label: Label,
+        /// The SSM path that was read.
+        path: String,
+    },
+
+    /// A service that was asked for has no image at a label.
+    #[error("project `{project}`: service `{service}` has no image at label `{label}`")]
+    MissingImage {
+        /// The project.
+        project: ProjectId,
+        /// The label.
+        label: Label,
+        /// The service.
+        service: ServiceId,
+    },
+
+    /// `latest` was asked for but the project has no releases.
+    #[error("project `{project}` has no releases yet")]
+    NoReleases {
+        /// The project.
+        project: ProjectId,
+    },
+
+    /// No release with this id.
+    #[error("project `{project}`: release `{release}` not found")]
+    ReleaseNotFound {
+        /// The project.
+        project: ProjectId,
+        /// The release id.
+        release: ReleaseId,
+    },
+
+    /// A release with this id already exists; nothing was overwritten.
+    #[error("project `{project}`: release `{release}` already exists; it was not overwritten")]
+    ReleaseAlreadyExists {
+        /// The project.
+        project: ProjectId,
+        /// The release id.
+        release: ReleaseId,
+    },
+
+    /// Some images of a release are not single image URIs (legacy records
+    /// hold `null` or a set of tags), so it cannot be written to a label.
+    /// Nothing was written.
+    #[error(
+        "project `{project}`: release `{release}` cannot be deployed: services {} have no single image URI \
+         (make a new release with `update` to fill them)", Names(services)
+    )]
+    UndeployableRelease {
+        /// The project.
+        project: ProjectId,
+        /// The release.
+        release: ReleaseId,
+        /// The services without a single URI.
+        services: Vec<ServiceId>,
+    },
+
+    /// Writing a release's images to an environment's label failed part-way.
+    /// No deployment was recorded; running the same deploy again completes it.
+    #[error(
+        "project `{project}`: deploying release `{release}` to `{environment}` failed at service `{failed}`; \
+         written: {}; not written: {}; no deployment was recorded, run the deploy again to complete it",
+        Names(written), Names(not_written)
+    )]
+    PartialDeployment {
+        /// The project.
+        project: ProjectId,
+        /// The release.
+        release: ReleaseId,
+        /// The environment.
+        environment: EnvironmentId,
+        /// Services whose parameter now holds the release's image.
+        written: Vec<ServiceId>,
+        /// The service whose write failed.
+        failed: ServiceId,
+        /// Services not written (the failed one included).
+        not_written: Vec<ServiceId>,
+        /// Why the write failed.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// Every image was written to the environment's label, but recording the
+    /// deployment failed. Running the same deploy again records it.
+    #[error(
+        "project `{project}`: release `{release}` was written to `{environment}` (services written: {}) \
+         but the deployment was not recorded; run the deploy again to record it",
+        Names(written)
+    )]
+    DeploymentNotRecorded {
+        /// The project.
+        project: ProjectId,
+        /// The release.
+        release: ReleaseId,
+        /// The environment.
+        environment: EnvironmentId,
+        /// Services whose parameter was changed by this deploy.
+        written: Vec<ServiceId>,
+        /// Why recording failed.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A stored record (release item, parameter) cannot be read.
+    #[error("{record}: attribute `{attribute}` is malformed: {message}")]
+    InvalidRecord {
+        /// Which record: `release 0efc… in table wellcome-releases-storage`.
+        record: String,
+        /// The attribute path inside the record: `deployments[2].environment`.
+        attribute: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A page cursor was not made by this store for this query.
+    #[error("invalid page cursor: {reason}")]
+    InvalidCursor {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A backend call failed.
+    #[error("{operation}: {kind}: {source}")]
+    Backend {
+        /// What was being done: `reading label latest of project storage
+        /// (SSM GetParametersByPath /storage/images/latest)`.
+        operation: String,
+        /// The kind of failure.
+        kind: BackendErrorKind,
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl Error {
+    /// A backend failure of kind [`BackendErrorKind::Other`].
+    pub fn backend(operation: impl Into<String>, source: impl Into<BoxError>) -> Error {
+        Error::Backend {
+            operation: operation.into(),
+            kind: BackendErrorKind::Other,
+            source: source.into(),
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Track which container images make up a release and where each release is
+//! deployed.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod names;
+pub mod release;
+pub mod store;
+
+pub use error::{BackendErrorKind, BoxError, Error, Result};
+pub use names::{
+    EnvironmentId, ImageUri, Label, NameError, NameKind, ProjectId, ReleaseId, ReleaseRef,
+    ServiceId,
+};
+pub use release::{
+    Deployment, DeploymentEnvironment, DeploymentRecord, ImageEntry, NewRelease, Release,
+    Requester, Timestamp,
+};
+pub use store::{
+    Cursor, ImageStore, LabelImages, Page, PageRequest, ReleaseStore, SkippedParameter,
+};

@@ -1,0 +1,303 @@
+//! The two storage traits: where images live ([`ImageStore`]) and where
+//! releases are recorded ([`ReleaseStore`]).
+//!
+//! A store does storage and nothing else. Workflow rules (validation against
+//! the manifest, which label an environment uses, how `latest` resolves,
+//! diffs) live in [`ReleaseTracker`](crate::ReleaseTracker), so every backend
+//! gets them for free. Both traits are object safe: `Arc<dyn ImageStore>` and
+//! `Arc<dyn ReleaseStore>` work, and `&T`, `Box<T>` and `Arc<T>` of a store
+//! are stores too.
+//!
+//! Every implementation must pass the checks in `conformance` (feature
+//! `conformance`); [`InMemoryImageStore`](crate::memory::InMemoryImageStore)
+//! and [`InMemoryReleaseStore`](crate::memory::InMemoryReleaseStore) are the
+//! reference semantics.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+use crate::names::{EnvironmentId, ImageUri, Label, ProjectId, ReleaseId, ServiceId};
+use crate::release::{Deployment, DeploymentRecord, Release};
+
+/// A parameter found under a label's path that is not an image of the label
+/// (nested deeper, or its last segment is not a valid service id). Stores
+/// report these instead of dropping or merging them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedParameter {
+    /// The full parameter name.
+    pub name: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+impl fmt::Display for SkippedParameter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "skipped parameter {}: {}", self.name, self.reason)
+    }
+}
+
+/// Every image at one label of a project.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LabelImages {
+    /// The images, by service.
+    pub images: BTreeMap<ServiceId, ImageUri>,
+    /// Parameters under the label's path that are not images of it.
+    pub skipped: Vec<SkippedParameter>,
+}
+
+/// Where image URIs live, by project, label and service: SSM Parameter Store
+/// in production (`/{project}/images/{label}/{service}`).
+///
+/// # Contract
+///
+/// - [`label_images`](ImageStore::label_images) returns every image at the
+///   label, however many pages the backend needs; an empty label is an empty
+///   map, not an error.
+/// - [`image`](ImageStore::image) returns `None` for a missing image.
+/// - [`put_image`](ImageStore::put_image) creates or overwrites one image; a
+///   read that starts after it returns completes sees it.
+#[async_trait]
+pub trait ImageStore: fmt::Debug + Send + Sync {
+    /// Every image at `label` of `project`.
+    async fn label_images(&self, project: &ProjectId, label: &Label) -> Result<LabelImages>;
+
+    /// One image, or `None` if the service has none at `label`.
+    async fn image(
+        &self,
+        project: &ProjectId,
+        label: &Label,
+        service: &ServiceId,
+    ) -> Result<Option<ImageUri>>;
+
+    /// Creates or overwrites one image.
+    async fn put_image(
+        &self,
+        project: &ProjectId,
+        label: &Label,
+        service: &ServiceId,
+        image: &ImageUri,
+    ) -> Result<()>;
+}
+
+/// An opaque position in a listing, returned in [`Page::next`] and passed
+/// back in [`PageRequest::after`]. Its text form (Display/FromStr) can cross
+/// a process boundary, such as a command-line argument.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Cursor(String);
+
+impl Cursor {
+    /// Wraps a store's encoded position. Stores validate it when it is used.
+    pub fn new(encoded: impl Into<String>) -> Cursor {
+        Cursor(encoded.into())
+    }
+
+    /// The encoded position.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cursor({:?})", self.0)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Cursor::new(s))
+    }
+}
+
+/// The largest page a listing returns.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// Which page of a listing to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    limit: usize,
+    after: Option<Cursor>,
+}
+
+impl PageRequest {
+    /// The first page, of at most `limit` items (1 to [`MAX_PAGE_SIZE`]).
+    pub fn first(limit: usize) -> Result<PageRequest> {
+        if limit == 0 || limit > MAX_PAGE_SIZE {
+            return Err(Error::InvalidArgument {
+                argument: "limit",
+                reason: format!("must be between 1 and {MAX_PAGE_SIZE}, got {limit}"),
+            });
+        }
+        Ok(PageRequest { limit, after: None })
+    }
+
+    /// The page after `cursor`.
+    pub fn after(mut self, cursor: Cursor) -> PageRequest {
+        self.after = Some(cursor);
+        self
+    }
+
+    /// The largest number of items to return.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Where the previous page ended.
+    pub fn cursor(&self) -> Option<&Cursor> {
+        self.after.as_ref()
+    }
+}
+
+/// One page of a listing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    /// At most the requested number of items.
+    pub items: Vec<T>,
+    /// Where to continue; `None` when the listing is complete. A store may
+    /// return a cursor whose next page is empty.
+    pub next: Option<Cursor>,
+}
+
+/// Where releases are recorded: one DynamoDB table per project in
+/// production.
+///
+/// # Contract
+///
+/// Ordering: "newest" means greatest `date_created`, ties broken by greatest
+/// release id, and that order is the same in every method.
+///
+/// - [`create_release`](ReleaseStore::create_release) never overwrites: if
+///   the id exists it fails with [`Error::ReleaseAlreadyExists`] and changes
+///   nothing.
+/// - [`release`](ReleaseStore::release) returns `None` for a missing id and
+///   sees every write that completed before it started.
+/// - [`latest_release`](ReleaseStore::latest_release) and
+///   [`list_releases`](ReleaseStore::list_releases) read newest first. They
+///   may lag behind very recent writes on eventually consistent backends
+///   (DynamoDB indexes), never by more than the backend's propagation delay.
+/// - [`add_deployment`](ReleaseStore::add_deployment) is one atomic
+///   operation: it appends the deployment, moves `last_date_deployed` forward
+///   (never backward) and returns the updated release; a missing release is
+///   [`Error::ReleaseNotFound`] and creates nothing. Concurrent calls on one
+///   release all take effect.
+/// - [`recent_deployments`](ReleaseStore::recent_deployments) returns the
+///   newest `limit` deployments of the project across releases, newest first
+///   (ties: greater release id first, then later position in the release),
+///   optionally only those to one environment.
+#[async_trait]
+pub trait ReleaseStore: fmt::Debug + Send + Sync {
+    /// Stores a new release; fails with [`Error::ReleaseAlreadyExists`] if
+    /// the id is taken.
+    async fn create_release(&self, release: &Release) -> Result<()>;
+
+    /// One release, or `None`.
+    async fn release(&self, project: &ProjectId, id: &ReleaseId) -> Result<Option<Release>>;
+
+    /// The newest release of the project, or `None` if it has none.
+    async fn latest_release(&self, project: &ProjectId) -> Result<Option<Release>>;
+
+    /// A page of the project's releases, newest first.
+    async fn list_releases(&self, project: &ProjectId, page: &PageRequest)
+        -> Result<Page<Release>>;
+
+    /// Appends `deployment` to release `id`, atomically; returns the updated
+    /// release.
+    async fn add_deployment(
+        &self,
+        project: &ProjectId,
+        id: &ReleaseId,
+        deployment: &Deployment,
+    ) -> Result<Release>;
+
+    /// The newest `limit` deployments of the project, newest first,
+    /// optionally only those to `environment`.
+    async fn recent_deployments(
+        &self,
+        project: &ProjectId,
+        environment: Option<&EnvironmentId>,
+        limit: usize,
+    ) -> Result<Vec<DeploymentRecord>>;
+}
+
+macro_rules! forward_image_store {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl<T: ImageStore + ?Sized> ImageStore for $ty {
+            async fn label_images(&self, project: &ProjectId, label: &Label) -> Result<LabelImages> {
+                (**self).label_images(project, label).await
+            }
+            async fn image(
+                &self,
+                project: &ProjectId,
+                label: &Label,
+                service: &ServiceId,
+            ) -> Result<Option<ImageUri>> {
+                (**self).image(project, label, service).await
+            }
+            async fn put_image(
+                &self,
+                project: &ProjectId,
+                label: &Label,
+                service: &ServiceId,
+                image: &ImageUri,
+            ) -> Result<()> {
+                (**self).put_image(project, label, service, image).await
+            }
+        }
+    )*};
+}
+
+macro_rules! forward_release_store {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl<T: ReleaseStore + ?Sized> ReleaseStore for $ty {
+            async fn create_release(&self, release: &Release) -> Result<()> {
+                (**self).create_release(release).await
+            }
+            async fn release(&self, project: &ProjectId, id: &ReleaseId) -> Result<Option<Release>> {
+                (**self).release(project, id).await
+            }
+            async fn latest_release(&self, project: &ProjectId) -> Result<Option<Release>> {
+                (**self).latest_release(project).await
+            }
+            async fn list_releases(
+                &self,
+                project: &ProjectId,
+                page: &PageRequest,
+            ) -> Result<Page<Release>> {
+                (**self).list_releases(project, page).await
+            }
+            async fn add_deployment(
+                &self,
+                project: &ProjectId,
+                id: &ReleaseId,
+                deployment: &Deployment,
+            ) -> Result<Release> {
+                (**self).add_deployment(project, id, deployment).await
+            }
+            async fn recent_deployments(
+                &self,
+                project: &ProjectId,
+                environment: Option<&EnvironmentId>,
+                limit: usize,
+            ) -> Result<Vec<DeploymentRecord>> {
+                (**self).recent_deployments(project, environment, limit).await
+            }
+        }
+    )*};
+}
+
+forward_image_store!(&T, Box<T>, Arc<T>);
+forward_release_store!(&T, Box<T>, Arc<T>);
