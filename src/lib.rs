@@ -4,11 +4,13 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod manifest;
 pub mod names;
 pub mod release;
 pub mod store;
 
 pub use error::{BackendErrorKind, BoxError, Error, Result};
+pub use manifest::{Environment, ImageRepository, Manifest, ManifestWarning, Project};
 pub use names::{
     EnvironmentId, ImageUri, Label, NameError, NameKind, ProjectId, ReleaseId, ReleaseRef,
     ServiceId,
