@@ -303,6 +303,40 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+
+    /// A project's release table does not exist (or is still being
+    /// created). Nothing was read or written.
+    #[error(
+        "project `{project}`: release table `{table}` does not exist or is not ACTIVE yet; create it once \
+         with `DynamoDbReleaseStore::ensure_table` (needs dynamodb:CreateTable and dynamodb:DescribeTable), \
+         or with your infrastructure code (hash key `release_id` S; indexes `project_gsi` and `deployment_gsi`)"
+    )]
+    TableNotFound {
+        /// The table name.
+        table: String,
+        /// The project whose table it is.
+        project: ProjectId,
+    },
+
+    /// A table with the release table's name exists but its keys or indexes
+    /// are not those of a release table. Nothing was changed.
+    #[error("table `{table}` exists but is not a compatible release table: {problem}")]
+    IncompatibleTable {
+        /// The table name.
+        table: String,
+        /// Every difference found, joined by `; `.
+        problem: String,
+    },
+
+    /// No AWS region could be found for a project.
+    #[error(
+        "project `{project}`: no AWS region; set `aws_region_name` for the project in the manifest, \
+         or AWS_REGION, or `region` in the AWS profile"
+    )]
+    NoAwsRegion {
+        /// The project.
+        project: ProjectId,
+    },
 }
 
 impl Error {

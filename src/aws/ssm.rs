@@ -1,0 +1,252 @@
+//! [`SsmImageStore`]: images as SSM Parameter Store parameters.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_ssm::types::{Parameter, ParameterType};
+use aws_sdk_ssm::Client;
+
+use super::error::{backend, backend_message};
+use crate::error::{BackendErrorKind, Error, Result};
+use crate::names::{
+    image_parameter_name, label_path, parse_image_parameter_name, ImageUri, Label, ProjectId,
+    ServiceId,
+};
+use crate::store::{ImageStore, LabelImages, SkippedParameter};
+
+/// The most results SSM returns per `GetParametersByPath` page.
+const PAGE_SIZE: i32 = 10;
+
+/// A bound on the pages read for one label (100,000 parameters), so a
+/// misbehaving endpoint that never stops returning `NextToken` cannot keep
+/// a call running forever.
+const MAX_PAGES: usize = 10_000;
+
+/// Images in SSM Parameter Store: the image of service `s` at label `l` of
+/// project `p` is the `String` parameter `/{p}/images/{l}/{s}`, whose value is
+/// the image URI. This is the layout the old tools wrote and Terraform reads.
+///
+/// # Calls and IAM actions
+///
+/// | method | SSM call | IAM action (resource `arn:aws:ssm:{region}:{account}:parameter/{project}/images/*`) |
+/// | --- | --- | --- |
+/// | [`label_images`](ImageStore::label_images) | `GetParametersByPath` (`Recursive`, every page of 10) | `ssm:GetParametersByPath` |
+/// | [`image`](ImageStore::image) | `GetParameter` | `ssm:GetParameter` |
+/// | [`put_image`](ImageStore::put_image) | `PutParameter` (type `String`, overwrite) | `ssm:PutParameter` |
+///
+/// # Decryption
+///
+/// Reads ask for `WithDecryption = false`. Image parameters are plain
+/// `String` parameters, so nothing is lost and no `kms:Decrypt` permission is
+/// needed. A `SecureString` (or `StringList`) parameter under a label path is
+/// not an image: [`label_images`](ImageStore::label_images) reports it in
+/// [`LabelImages::skipped`] and [`image`](ImageStore::image) fails with
+/// [`Error::InvalidRecord`], rather than treating ciphertext as an image URI.
+///
+/// # Reading a label
+///
+/// `GetParametersByPath` is called with `Recursive = true` so that
+/// parameters nested below a service (`/{p}/images/{l}/{s}/x`) are seen and
+/// reported in [`LabelImages::skipped`] instead of silently ignored, as are
+/// parameters whose last segment is not a valid [`ServiceId`] and values that
+/// are not valid [`ImageUri`]s. Every `NextToken` page is read (one old tool
+/// read only the first page and truncated releases).
+#[derive(Clone, Debug)]
+pub struct SsmImageStore {
+    client: Client,
+}
+
+impl SsmImageStore {
+    /// A store using an SSM client built from `config` (see
+    /// [`load_config`](super::load_config)).
+    pub fn new(config: &SdkConfig) -> SsmImageStore {
+        SsmImageStore::from_client(Client::new(config))
+    }
+
+    /// A store using a ready client (custom endpoint, interceptors, …).
+    pub fn from_client(client: Client) -> SsmImageStore {
+        SsmImageStore { client }
+    }
+
+    /// The SSM client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Why a parameter's type or value makes it no image, if it does.
+fn value_problem(parameter: &Parameter) -> Option<String> {
+    match parameter.r#type() {
+        Some(ParameterType::String) | None => None,
+        Some(ParameterType::SecureString) => Some(
+            "it is a SecureString parameter; image parameters are plain String parameters \
+             (its value was not decrypted)"
+                .to_owned(),
+        ),
+        Some(other) => Some(format!(
+            "it is a {} parameter; image parameters are plain String parameters",
+            other.as_str()
+        )),
+    }
+}
+
+/// The image a parameter holds, or the attribute that is wrong and why.
+fn image_value(parameter: &Parameter) -> std::result::Result<ImageUri, (&'static str, String)> {
+    if let Some(problem) = value_problem(parameter) {
+        return Err(("Type", problem));
+    }
+    let value = parameter.value().unwrap_or_default();
+    ImageUri::new(value).map_err(|e| ("Value", format!("its value is not an image URI: {e}")))
+}
+
+#[async_trait]
+impl ImageStore for SsmImageStore {
+    async fn label_images(&self, project: &ProjectId, label: &Label) -> Result<LabelImages> {
+        let path = label_path(project, label);
+        let operation = || {
+            format!("reading label {label} of project {project} (SSM GetParametersByPath {path})")
+        };
+        let mut images = BTreeMap::new();
+        let mut names: BTreeMap<ServiceId, String> = BTreeMap::new();
+        let mut skipped = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .client
+                .get_parameters_by_path()
+                .path(&path)
+                .recursive(true)
+                .with_decryption(false)
+                .max_results(PAGE_SIZE)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| backend(operation(), e))?;
+            for parameter in page.parameters() {
+                let name = parameter.name().unwrap_or_default();
+                let service = match parse_image_parameter_name(project, label, name) {
+                    Ok(service) => service,
+                    Err(problem) => {
+                        skipped.push(SkippedParameter {
+                            name: name.to_owned(),
+                            reason: problem.to_string(),
+                        });
+                        continue;
+                    }
+                };
+                if let Some(first) = names.get(&service) {
+                    // SSM names are unique, so this only happens if a page
+                    // repeats; never let two parameters share a service.
+                    if first != name {
+                        skipped.push(SkippedParameter {
+                            name: name.to_owned(),
+                            reason: format!(
+                                "service id `{service}` is already taken by parameter {first}"
+                            ),
+                        });
+                    }
+                    continue;
+                }
+                match image_value(parameter) {
+                    Ok(image) => {
+                        names.insert(service.clone(), name.to_owned());
+                        images.insert(service, image);
+                    }
+                    Err((_, reason)) => skipped.push(SkippedParameter {
+                        name: name.to_owned(),
+                        reason,
+                    }),
+                }
+            }
+            match page.next_token() {
+                Some(next) if !next.is_empty() => {
+                    if token.as_deref() == Some(next) {
+                        return Err(backend_message(
+                            operation(),
+                            BackendErrorKind::Other,
+                            "SSM returned the same NextToken twice",
+                        ));
+                    }
+                    token = Some(next.to_owned());
+                }
+                _ => return Ok(LabelImages { images, skipped }),
+            }
+        }
+        Err(backend_message(
+            operation(),
+            BackendErrorKind::Other,
+            format!("more than {MAX_PAGES} pages of parameters; stopped reading"),
+        ))
+    }
+
+    async fn image(
+        &self,
+        project: &ProjectId,
+        label: &Label,
+        service: &ServiceId,
+    ) -> Result<Option<ImageUri>> {
+        let name = image_parameter_name(project, label, service);
+        let result = self
+            .client
+            .get_parameter()
+            .name(&name)
+            .with_decryption(false)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_parameter_not_found()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(backend(
+                format!(
+                    "reading the image of service {service} at label {label} of project {project} \
+                         (SSM GetParameter {name})"
+                ),
+                e,
+            )),
+        };
+        let Some(parameter) = output.parameter() else {
+            return Ok(None);
+        };
+        image_value(parameter)
+            .map(Some)
+            .map_err(|(attribute, message)| Error::InvalidRecord {
+                record: format!("SSM parameter {name}"),
+                attribute: attribute.to_owned(),
+                message,
+            })
+    }
+
+    async fn put_image(
+        &self,
+        project: &ProjectId,
+        label: &Label,
+        service: &ServiceId,
+        image: &ImageUri,
+    ) -> Result<()> {
+        let name = image_parameter_name(project, label, service);
+        self.client
+            .put_parameter()
+            .name(&name)
+            .value(image.as_str())
+            .r#type(ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| {
+                backend(
+                    format!(
+                        "writing the image of service {service} to label {label} of project {project} \
+                         (SSM PutParameter {name})"
+                    ),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+}
