@@ -8,6 +8,7 @@ pub mod manifest;
 pub mod names;
 pub mod release;
 pub mod store;
+pub mod tracker;
 
 pub use error::{BackendErrorKind, BoxError, Error, Result};
 pub use manifest::{Environment, ImageRepository, Manifest, ManifestWarning, Project};
@@ -21,4 +22,9 @@ pub use release::{
 };
 pub use store::{
     Cursor, ImageStore, LabelImages, Page, PageRequest, ReleaseStore, SkippedParameter,
+};
+pub use tracker::{
+    Clock, CurrentDeployment, DeployPlan, Deployed, IdGenerator, ImageChange, ImageSource,
+    PlannedWrite, PrepareRequest, Prepared, RandomIds, ReleaseDiff, ReleaseTracker, SystemClock,
+    UpdateRequest,
 };
