@@ -313,7 +313,11 @@ impl fmt::Display for ReleaseDiff {
             writeln!(f, "  - {service}: {image}")?;
         }
         for change in &self.changed {
-            writeln!(f, "  ~ {}: {} -> {}", change.service, change.from, change.to)?;
+            writeln!(
+                f,
+                "  ~ {}: {} -> {}",
+                change.service, change.from, change.to
+            )?;
         }
         Ok(())
     }
@@ -436,7 +440,12 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     }
 
     /// Writes `image` for `service` at `label`: what CI does after a build.
-    pub async fn publish(&self, label: &Label, service: &ServiceId, image: &ImageUri) -> Result<()> {
+    pub async fn publish(
+        &self,
+        label: &Label,
+        service: &ServiceId,
+        image: &ImageUri,
+    ) -> Result<()> {
         self.images
             .put_image(self.project_id(), label, service, image)
             .await
@@ -451,13 +460,14 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     pub async fn release(&self, reference: &ReleaseRef) -> Result<Release> {
         let project = self.project_id();
         match reference {
-            ReleaseRef::Latest => self
-                .releases
-                .latest_release(project)
-                .await?
-                .ok_or_else(|| Error::NoReleases {
-                    project: project.clone(),
-                }),
+            ReleaseRef::Latest => {
+                self.releases
+                    .latest_release(project)
+                    .await?
+                    .ok_or_else(|| Error::NoReleases {
+                        project: project.clone(),
+                    })
+            }
             ReleaseRef::Id(id) => {
                 self.releases
                     .release(project, id)
