@@ -5,12 +5,14 @@
 
 pub mod error;
 pub mod manifest;
+pub mod memory;
 pub mod names;
 pub mod release;
 pub mod store;
 
 pub use error::{BackendErrorKind, BoxError, Error, Result};
 pub use manifest::{Environment, ImageRepository, Manifest, ManifestWarning, Project};
+pub use memory::{InMemoryImageStore, InMemoryReleaseStore};
 pub use names::{
     EnvironmentId, ImageUri, Label, NameError, NameKind, ProjectId, ReleaseId, ReleaseRef,
     ServiceId,

@@ -3,7 +3,7 @@
 //!
 //! A store does storage and nothing else. Workflow rules (validation against
 //! the manifest, which label an environment uses, how `latest` resolves,
-//! diffs) live in [`ReleaseTracker`](crate::ReleaseTracker), so every backend
+//! diffs) live in `ReleaseTracker`, so every backend
 //! gets them for free. Both traits are object safe: `Arc<dyn ImageStore>` and
 //! `Arc<dyn ReleaseStore>` work, and `&T`, `Box<T>` and `Arc<T>` of a store
 //! are stores too.
