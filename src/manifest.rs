@@ -176,8 +176,9 @@ impl Project {
         self.tf_stack_root.as_deref()
     }
 
-    /// Every key of the manifest entry other than `name` and `environments`,
-    /// as written, known or not (so callers can read keys of other tools).
+    /// Every key of the manifest entry other than `name` and `environments`
+    /// (and `id` in the oldest, single-project form), as written, known or
+    /// not (so callers can read keys of other tools).
     pub fn extra(&self) -> &Map<String, Value> {
         &self.extra
     }
@@ -463,7 +464,7 @@ fn duplicate_key(file: &str, path: String, line: Option<usize>) -> Error {
         &path,
         &format!(
             "appears more than once in the same object{again}; \
-             only one entry may use this key (a later one would silently replace the earlier)"
+             a later entry would silently replace the earlier one, so remove or rename one"
         ),
     )
 }
@@ -764,7 +765,8 @@ fn warn_unknown_keys(
     known: &[&str],
 ) {
     for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
-        let mut message = format!("unknown key {}", quoted(key));
+        // The location already names the key.
+        let mut message = "unknown key".to_owned();
         match suggestion(key, known) {
             Some(known) => message.push_str(&format!("; did you mean `{known}`?")),
             None => message.push_str("; kept as written but not used by release tracking"),

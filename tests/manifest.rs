@@ -721,3 +721,28 @@ fn from_path_names_the_file_in_errors() {
         other => panic!("expected ManifestInvalid, got {other:?}"),
     }
 }
+
+// --- Hostile input -------------------------------------------------------------
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let depth = 100_000;
+    let json = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    assert!(parse(&json).is_err());
+    let yaml = format!("a: {}{}", "[".repeat(depth), "]".repeat(depth));
+    assert!(parse(&yaml).is_err());
+    let nested = format!("{}1{}", "{\"a\": ".repeat(depth), "}".repeat(depth));
+    assert!(parse(&nested).is_err());
+}
+
+#[test]
+fn alias_bombs_are_refused() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    assert!(parse(&text).is_err());
+}
