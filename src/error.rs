@@ -141,8 +141,15 @@ pub enum Error {
         known: Vec<ProjectId>,
     },
 
-    /// No project was named and the manifest holds more than one.
-    #[error("{file}: holds several projects; name one of: {}", Names(known))]
+    /// No project was named and the manifest does not hold exactly one.
+    #[error(
+        "{file}: {}",
+        if known.is_empty() {
+            "holds no projects; add one to the manifest".to_owned()
+        } else {
+            format!("holds several projects; name one of: {}", Names(known))
+        }
+    )]
     ProjectNotChosen {
         /// The file.
         file: String,
