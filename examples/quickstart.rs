@@ -42,7 +42,7 @@ fn print_release(release: &Release) {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest = Manifest::parse(MANIFEST, ".wellcome_project")?;
     for warning in manifest.warnings() {
         eprintln!("warning: {warning}");

@@ -102,10 +102,6 @@
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-// `Error` is large (its variants carry the ids and service lists a user needs
-// to act on). Errors are rare and every call is I/O-bound, so flat,
-// matchable variants are worth more than a smaller `Result`.
-#![allow(clippy::result_large_err)]
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -117,7 +113,7 @@ pub mod release;
 pub mod store;
 pub mod tracker;
 
-pub use error::{BackendErrorKind, BoxError, Error, Result};
+pub use error::{BackendErrorKind, BoxError, Error, PartialDeployment, Result};
 pub use manifest::{Environment, ImageRepository, Manifest, ManifestWarning, Project};
 pub use memory::{InMemoryImageStore, InMemoryReleaseStore};
 pub use names::{

@@ -234,7 +234,7 @@ impl Requester {
 
 impl fmt::Display for Requester {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.display_name())
+        f.pad(self.display_name())
     }
 }
 
@@ -484,7 +484,7 @@ impl From<ImageUri> for ImageEntry {
 impl fmt::Display for ImageEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ImageEntry::Uri(uri) => f.write_str(uri.as_str()),
+            ImageEntry::Uri(uri) => f.pad(uri.as_str()),
             ImageEntry::Missing => f.write_str("(no image)"),
             ImageEntry::Tags(tags) => {
                 f.write_str("{")?;

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PartialDeployment, Result};
 use crate::manifest::{Environment, Project};
 use crate::names::{EnvironmentId, ImageUri, Label, ProjectId, ReleaseId, ReleaseRef, ServiceId};
 use crate::release::{Deployment, DeploymentRecord, ImageEntry, NewRelease, Release, Timestamp};
@@ -697,15 +697,15 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             {
                 let mut not_written = vec![change.service.clone()];
                 not_written.extend(changes.map(|c| c.service));
-                return Err(Error::PartialDeployment {
+                return Err(Error::PartialDeployment(Box::new(PartialDeployment {
                     project: project.clone(),
                     release: release.release_id().clone(),
                     environment,
                     written,
                     failed: change.service,
                     not_written,
-                    source: Box::new(source),
-                });
+                    source,
+                })));
             }
             written.push(change.service);
         }

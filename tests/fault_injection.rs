@@ -8,8 +8,8 @@ use futures::executor::block_on;
 use release_tracking::memory::{InMemoryImageStore, InMemoryReleaseStore};
 use release_tracking::{
     BackendErrorKind, Deployment, DeploymentRecord, EnvironmentId, Error, ImageStore, ImageUri,
-    Label, LabelImages, Page, PageRequest, ProjectId, Release, ReleaseId, ReleaseRef, ReleaseStore,
-    ReleaseTracker, Requester, Result, ServiceId,
+    Label, LabelImages, Page, PageRequest, PartialDeployment, ProjectId, Release, ReleaseId,
+    ReleaseRef, ReleaseStore, ReleaseTracker, Requester, Result, ServiceId,
 };
 
 #[macro_use]
@@ -145,18 +145,19 @@ async fn a_write_failing_half_way_reports_what_was_written_and_records_nothing()
     let id: ReleaseRef = release.release_id().into();
     let err = t.deploy(&id, "stage", "half").await.unwrap_err();
     match &err {
-        Error::PartialDeployment {
-            written,
-            failed,
-            not_written,
-            source,
-            ..
-        } => {
+        Error::PartialDeployment(partial) => {
+            let PartialDeployment {
+                written,
+                failed,
+                not_written,
+                source,
+                ..
+            } = &**partial;
             assert_eq!(written, &vec![svc("a"), svc("b")]);
             assert_eq!(failed, &svc("c"));
             assert_eq!(not_written, &vec![svc("c"), svc("d")]);
             assert!(matches!(
-                **source,
+                source,
                 Error::Backend {
                     kind: BackendErrorKind::Throttled,
                     ..
@@ -166,6 +167,7 @@ async fn a_write_failing_half_way_reports_what_was_written_and_records_nothing()
         other => panic!("expected PartialDeployment, got {other:?}"),
     }
     let text = err.to_string();
+    assert!(text.contains("failed at service `c`"), "{text}");
     assert!(text.contains("written: a, b"), "{text}");
     assert!(text.contains("not written: c, d"), "{text}");
     assert!(text.contains("run the deploy again"), "{text}");
