@@ -697,23 +697,14 @@ fn invalid(file: &str, location: &str, problem: &str) -> Error {
     }
 }
 
-/// What a value is, for "expected X, found Y".
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn wrong_type(file: &str, location: &str, expected: &str, found: &Value) -> Error {
     invalid(
         file,
         location,
-        &format!("expected {expected}, found {}", kind(found)),
+        &format!(
+            "expected {expected}, found {}",
+            crate::release::value_kind(found)
+        ),
     )
 }
 

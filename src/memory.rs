@@ -19,9 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::names::{EnvironmentId, ImageUri, Label, ProjectId, ReleaseId, ServiceId};
 use crate::release::{Deployment, DeploymentRecord, Release, Timestamp};
-use crate::store::{
-    Cursor, ImageStore, LabelImages, Page, PageRequest, ReleaseStore, MAX_PAGE_SIZE,
-};
+use crate::store::{check_limit, Cursor, ImageStore, LabelImages, Page, PageRequest, ReleaseStore};
 
 /// Locks `mutex`, recovering the guard if another thread panicked while
 /// holding it. That is sound here because every mutation of the state is a
@@ -351,12 +349,7 @@ impl ReleaseStore for InMemoryReleaseStore {
         environment: Option<&EnvironmentId>,
         limit: usize,
     ) -> Result<Vec<DeploymentRecord>> {
-        if limit == 0 || limit > MAX_PAGE_SIZE {
-            return Err(Error::InvalidArgument {
-                argument: "limit",
-                reason: format!("must be between 1 and {MAX_PAGE_SIZE}, got {limit}"),
-            });
-        }
+        check_limit(limit)?;
         let mut found: Vec<(Timestamp, ReleaseId, usize, Deployment)> = Vec::new();
         for release in lock(&self.releases)
             .get(project)

@@ -88,6 +88,21 @@ pub fn entry(s: &str) -> ImageEntry {
     ImageEntry::Uri(uri(s))
 }
 
+/// Prepares a release of everything at `latest`.
+pub async fn prepare_latest(t: &Tracker) -> Release {
+    t.prepare(PrepareRequest::latest())
+        .await
+        .expect("prepare")
+        .release
+}
+
+/// Publishes one image at `l`.
+pub async fn publish(t: &Tracker, l: &str, service: &str, image: &str) {
+    t.publish(&label(l), &svc(service), &uri(image))
+        .await
+        .expect("publish");
+}
+
 /// Publishes `archivist`, `bag-register` and `notifier` at `latest`.
 pub async fn publish_three(t: &Tracker) {
     for (service, image) in [
@@ -146,13 +161,7 @@ pub async fn prepare_freezes_the_label(stores: Stores) {
     );
 
     // Stored as returned, and frozen: later builds do not change it.
-    t.publish(
-        &Label::latest(),
-        &svc("notifier"),
-        &uri("ecr/notifier:ref.ddd"),
-    )
-    .await
-    .expect("publish");
+    publish(&t, "latest", "notifier", "ecr/notifier:ref.ddd").await;
     let stored = t.release(&release.release_id().into()).await.expect("get");
     assert_eq!(&stored, release);
     assert_eq!(
@@ -193,13 +202,7 @@ pub async fn prepare_from_an_empty_label_is_an_error(stores: Stores) {
 pub async fn prepare_with_overrides(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
-    t.publish(
-        &label("hotfix"),
-        &svc("archivist"),
-        &uri("ecr/archivist:ref.fix"),
-    )
-    .await
-    .expect("publish");
+    publish(&t, "hotfix", "archivist", "ecr/archivist:ref.fix").await;
     let prepared = t
         .prepare(
             PrepareRequest::latest()
@@ -253,25 +256,9 @@ pub async fn prepare_override_errors_create_nothing(stores: Stores) {
 pub async fn update_takes_chosen_services_from_a_label(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
-    let base = t
-        .prepare(PrepareRequest::latest())
-        .await
-        .expect("prepare")
-        .release;
-    t.publish(
-        &Label::latest(),
-        &svc("archivist"),
-        &uri("ecr/archivist:ref.new"),
-    )
-    .await
-    .expect("publish");
-    t.publish(
-        &Label::latest(),
-        &svc("notifier"),
-        &uri("ecr/notifier:ref.new"),
-    )
-    .await
-    .expect("publish");
+    let base = prepare_latest(&t).await;
+    publish(&t, "latest", "archivist", "ecr/archivist:ref.new").await;
+    publish(&t, "latest", "notifier", "ecr/notifier:ref.new").await;
     let updated = t
         .update(
             UpdateRequest::new(
@@ -307,11 +294,7 @@ pub async fn update_takes_chosen_services_from_a_label(stores: Stores) {
 pub async fn update_errors(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
-    let base = t
-        .prepare(PrepareRequest::latest())
-        .await
-        .expect("prepare")
-        .release;
+    let base = prepare_latest(&t).await;
     let err = t
         .update(UpdateRequest::new(
             ReleaseRef::Latest,
@@ -363,11 +346,7 @@ pub async fn update_errors(stores: Stores) {
 pub async fn deploy_writes_the_label_and_records_the_deployment(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
-    let release = t
-        .prepare(PrepareRequest::latest())
-        .await
-        .expect("prepare")
-        .release;
+    let release = prepare_latest(&t).await;
     let id: ReleaseRef = release.release_id().into();
     let deployed = t
         .deploy(&id, "stage", "first deploy")
@@ -406,11 +385,7 @@ pub async fn deploy_writes_the_label_and_records_the_deployment(stores: Stores) 
 pub async fn deploy_to_an_unknown_environment_writes_nothing(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
-    let release = t
-        .prepare(PrepareRequest::latest())
-        .await
-        .expect("prepare")
-        .release;
+    let release = prepare_latest(&t).await;
     let err = t
         .deploy(&release.release_id().into(), "prdo", "typo")
         .await
@@ -501,12 +476,8 @@ pub async fn deploy_of_a_legacy_release_with_null_images_writes_nothing(stores: 
     }
     assert!(label_map(&t, "stage").await.is_empty());
     // The way out: a new release filling the gaps from a label.
-    t.publish(&Label::latest(), &svc("gone"), &uri("ecr/gone:1"))
-        .await
-        .expect("publish");
-    t.publish(&Label::latest(), &svc("tagged"), &uri("ecr/tagged:1"))
-        .await
-        .expect("publish");
+    publish(&t, "latest", "gone", "ecr/gone:1").await;
+    publish(&t, "latest", "tagged", "ecr/tagged:1").await;
     let fixed = t
         .update(UpdateRequest::new(
             ReleaseRef::Latest,
@@ -526,21 +497,10 @@ pub async fn deploy_of_a_legacy_release_with_null_images_writes_nothing(stores: 
 pub async fn plan_shows_what_a_deploy_would_change_without_writing(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
-    let release = t
-        .prepare(PrepareRequest::latest())
-        .await
-        .expect("prepare")
-        .release;
-    let stage = label("stage");
-    t.publish(&stage, &svc("archivist"), &uri("ecr/archivist:ref.aaa"))
-        .await
-        .expect("p");
-    t.publish(&stage, &svc("notifier"), &uri("ecr/notifier:ref.old"))
-        .await
-        .expect("p");
-    t.publish(&stage, &svc("retired"), &uri("ecr/retired:1"))
-        .await
-        .expect("p");
+    let release = prepare_latest(&t).await;
+    publish(&t, "stage", "archivist", "ecr/archivist:ref.aaa").await;
+    publish(&t, "stage", "notifier", "ecr/notifier:ref.old").await;
+    publish(&t, "stage", "retired", "ecr/retired:1").await;
     let before = label_map(&t, "stage").await;
     let plan = t.plan(&ReleaseRef::Latest, "stage").await.expect("plan");
     assert_eq!(label_map(&t, "stage").await, before, "plan wrote something");
@@ -601,26 +561,10 @@ pub async fn plan_shows_what_a_deploy_would_change_without_writing(stores: Store
 pub async fn diff_between_releases(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
-    let first = t
-        .prepare(PrepareRequest::latest())
-        .await
-        .expect("prepare")
-        .release;
-    t.publish(
-        &Label::latest(),
-        &svc("notifier"),
-        &uri("ecr/notifier:ref.new"),
-    )
-    .await
-    .expect("p");
-    t.publish(&Label::latest(), &svc("indexer"), &uri("ecr/indexer:1"))
-        .await
-        .expect("p");
-    let second = t
-        .prepare(PrepareRequest::latest())
-        .await
-        .expect("prepare")
-        .release;
+    let first = prepare_latest(&t).await;
+    publish(&t, "latest", "notifier", "ecr/notifier:ref.new").await;
+    publish(&t, "latest", "indexer", "ecr/indexer:1").await;
+    let second = prepare_latest(&t).await;
     let diff = t
         .diff(&first.release_id().into(), &ReleaseRef::Latest)
         .await
@@ -658,26 +602,12 @@ pub async fn current_reports_the_release_and_drift(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
     assert!(t.current("stage").await.expect("current").is_none());
-    let first = t
-        .prepare(PrepareRequest::latest())
-        .await
-        .expect("prepare")
-        .release;
+    let first = prepare_latest(&t).await;
     t.deploy(&first.release_id().into(), "stage", "one")
         .await
         .expect("deploy");
-    t.publish(
-        &Label::latest(),
-        &svc("notifier"),
-        &uri("ecr/notifier:ref.new"),
-    )
-    .await
-    .expect("p");
-    let second = t
-        .prepare(PrepareRequest::latest())
-        .await
-        .expect("prepare")
-        .release;
+    publish(&t, "latest", "notifier", "ecr/notifier:ref.new").await;
+    let second = prepare_latest(&t).await;
     t.deploy(&second.release_id().into(), "prod", "two")
         .await
         .expect("deploy");
@@ -694,13 +624,7 @@ pub async fn current_reports_the_release_and_drift(stores: Stores) {
     assert_eq!(prod.release.release_id(), second.release_id());
 
     // Someone changes stage by hand.
-    t.publish(
-        &label("stage"),
-        &svc("archivist"),
-        &uri("ecr/archivist:hand"),
-    )
-    .await
-    .expect("p");
+    publish(&t, "stage", "archivist", "ecr/archivist:hand").await;
     let current = t
         .current("stage")
         .await
@@ -717,16 +641,8 @@ pub async fn current_reports_the_release_and_drift(stores: Stores) {
 pub async fn history_is_newest_first_per_environment_or_all(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
-    let r1 = t
-        .prepare(PrepareRequest::latest())
-        .await
-        .expect("prepare")
-        .release;
-    let r2 = t
-        .prepare(PrepareRequest::latest())
-        .await
-        .expect("prepare")
-        .release;
+    let r1 = prepare_latest(&t).await;
+    let r2 = prepare_latest(&t).await;
     t.deploy(&r1.release_id().into(), "stage", "a")
         .await
         .expect("deploy");
@@ -766,11 +682,7 @@ pub async fn latest_is_the_newest_release_ties_to_the_greatest_id(stores: Stores
     let t = tracker(&stores);
     publish_three(&t).await;
     t.prepare(PrepareRequest::latest()).await.expect("prepare");
-    let second = t
-        .prepare(PrepareRequest::latest())
-        .await
-        .expect("prepare")
-        .release;
+    let second = prepare_latest(&t).await;
     assert_eq!(
         t.release(&ReleaseRef::Latest).await.expect("latest"),
         second
