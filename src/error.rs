@@ -63,6 +63,33 @@ impl fmt::Display for BackendErrorKind {
     }
 }
 
+/// A deploy whose writes to an environment's label failed part-way: which
+/// services were written and which were not. No deployment was recorded;
+/// running the same deploy again completes it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "project `{project}`: deploying release `{release}` to `{environment}` failed at service `{failed}`; \
+     written: {}; not written: {}; no deployment was recorded, run the deploy again to complete it",
+    Names(written), Names(not_written)
+)]
+pub struct PartialDeployment {
+    /// The project.
+    pub project: ProjectId,
+    /// The release.
+    pub release: ReleaseId,
+    /// The environment.
+    pub environment: EnvironmentId,
+    /// Services whose parameter now holds the release's image.
+    pub written: Vec<ServiceId>,
+    /// The service whose write failed.
+    pub failed: ServiceId,
+    /// Services not written, the failed one first.
+    pub not_written: Vec<ServiceId>,
+    /// Why the write failed.
+    #[source]
+    pub source: Error,
+}
+
 /// Everything that can go wrong in this crate.
 ///
 /// Each variant names what was being done and to which project, release,
@@ -141,8 +168,15 @@ pub enum Error {
         known: Vec<ProjectId>,
     },
 
-    /// No project was named and the manifest holds more than one.
-    #[error("{file}: holds several projects; name one of: {}", Names(known))]
+    /// No project was named and the manifest does not hold exactly one.
+    #[error(
+        "{file}: {}",
+        if known.is_empty() {
+            "holds no projects; add one to the manifest".to_owned()
+        } else {
+            format!("holds several projects; name one of: {}", Names(known))
+        }
+    )]
     ProjectNotChosen {
         /// The file.
         file: String,
@@ -229,28 +263,8 @@ pub enum Error {
 
     /// Writing a release's images to an environment's label failed part-way.
     /// No deployment was recorded; running the same deploy again completes it.
-    #[error(
-        "project `{project}`: deploying release `{release}` to `{environment}` failed at service `{failed}`; \
-         written: {}; not written: {}; no deployment was recorded, run the deploy again to complete it",
-        Names(written), Names(not_written)
-    )]
-    PartialDeployment {
-        /// The project.
-        project: ProjectId,
-        /// The release.
-        release: ReleaseId,
-        /// The environment.
-        environment: EnvironmentId,
-        /// Services whose parameter now holds the release's image.
-        written: Vec<ServiceId>,
-        /// The service whose write failed.
-        failed: ServiceId,
-        /// Services not written (the failed one included).
-        not_written: Vec<ServiceId>,
-        /// Why the write failed.
-        #[source]
-        source: Box<Error>,
-    },
+    #[error(transparent)]
+    PartialDeployment(Box<PartialDeployment>),
 
     /// Every image was written to the environment's label, but recording the
     /// deployment failed. Running the same deploy again records it.

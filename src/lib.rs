@@ -1,18 +1,123 @@
 //! Track which container images make up a release and where each release is
 //! deployed.
+//!
+//! Teams build container images in CI and deploy sets of them — *releases* —
+//! to environments such as `stage` and `prod`. This crate is the library
+//! behind that workflow, compatible with the SSM parameters and DynamoDB
+//! tables that earlier tools (`release_tooling`, `weco-deploy`) wrote, so it
+//! can share them with those tools or replace them.
+//!
+//! # The model
+//!
+//! - **Images** live in an [`ImageStore`] by project, *label* and service: in
+//!   production, SSM Parameter Store at `/{project_id}/images/{label}/{service_id}`.
+//!   CI publishes to the `latest` label; an environment id is also a label,
+//!   and that is what Terraform reads.
+//! - The **project manifest** ([`Manifest`], the `.wellcome_project` file)
+//!   lists projects and their environments.
+//! - A **release** ([`Release`]) freezes the images at a label into a record
+//!   in a [`ReleaseStore`] (in production, one DynamoDB table per project).
+//! - A **deployment** ([`Deployment`]) writes a release's images to an
+//!   environment's label and appends a record of who deployed what, when and
+//!   why.
+//!
+//! [`ReleaseTracker`] holds the workflows: [`publish`](ReleaseTracker::publish),
+//! [`prepare`](ReleaseTracker::prepare), [`update`](ReleaseTracker::update),
+//! [`deploy`](ReleaseTracker::deploy), [`release_deploy`](ReleaseTracker::release_deploy),
+//! [`plan`](ReleaseTracker::plan), [`diff`](ReleaseTracker::diff),
+//! [`current`](ReleaseTracker::current) and [`history`](ReleaseTracker::history).
+//!
+//! # Example
+//!
+//! On the in-memory stores, which need no set-up and behave exactly like the
+//! AWS ones:
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use release_tracking::memory::{InMemoryImageStore, InMemoryReleaseStore};
+//! use release_tracking::{Label, Manifest, PrepareRequest, ReleaseRef, ReleaseTracker, Requester};
+//!
+//! let manifest = Manifest::parse(
+//!     r#"{"storage": {"name": "Storage", "environments": [{"id": "stage", "name": "Staging"}]}}"#,
+//!     ".wellcome_project",
+//! )?;
+//! let tracker = ReleaseTracker::new(
+//!     manifest.select(None)?.clone(),
+//!     InMemoryImageStore::new(),
+//!     InMemoryReleaseStore::new(),
+//!     Requester::new("arn:aws:sts::123456789012:assumed-role/ci/build-42"),
+//! );
+//!
+//! // What CI does after each build:
+//! tracker.publish(&Label::latest(), &"archivist".parse()?, &"archivist:ref.3f2a9c1".parse()?).await?;
+//!
+//! // Freeze `latest` into a release and deploy it.
+//! let release = tracker.prepare(PrepareRequest::latest().description("weekly")).await?.release;
+//! let deployed = tracker.deploy(&ReleaseRef::Latest, "stage", "weekly deploy").await?;
+//! assert_eq!(deployed.release.release_id(), release.release_id());
+//!
+//! // Where is it now, and who put it there?
+//! let current = tracker.current("stage").await?.expect("deployed");
+//! assert!(current.label_matches());
+//! assert_eq!(current.deployment.requested_by().display_name(), "build-42");
+//!
+//! // An unknown environment is an error before anything is written.
+//! assert!(tracker.deploy(&ReleaseRef::Latest, "prdo", "typo").await.is_err());
+//! # Ok::<(), release_tracking::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Names are validated once
+//!
+//! [`ProjectId`], [`Label`], [`ServiceId`], [`EnvironmentId`], [`ReleaseId`]
+//! and [`ImageUri`] are checked where they enter (a manifest, an argument, a
+//! record read back), so no parameter path can be built from a service id such
+//! as `a/../../prod`. See [`names`].
+//!
+//! # Records that already exist
+//!
+//! Every shape the earlier tools wrote is read: `requested_by` as an
+//! `{id, name}` map or an ARN string, a deployment's `environment` as a map or
+//! an id string, images as URIs, bare tags, `null` or a set of tags, missing
+//! `last_date_deployed`, extra `details`, and naive ISO-8601 timestamps with or
+//! without microseconds. New records are written in the shape the latest tool
+//! writes, so both can share one table; shapes read from a record are written
+//! back unchanged.
+//!
+//! # Errors
+//!
+//! One [`Error`] type; every message says what was being done and to which
+//! project, release, environment, file or record. A deploy that fails
+//! part-way says which services were written and which were not
+//! ([`Error::PartialDeployment`]); running it again completes it.
+//!
+//! # Feature flags
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `aws` | SSM image store, DynamoDB release store, STS identity (the AWS SDK) |
+//! | `conformance` | `conformance`: the checks every store implementation must pass |
+//!
+//! Without features the crate compiles no AWS code.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod error;
 pub mod manifest;
+pub mod memory;
 pub mod names;
 pub mod release;
 pub mod store;
+pub mod tracker;
 
-pub use error::{BackendErrorKind, BoxError, Error, Result};
+pub use error::{BackendErrorKind, BoxError, Error, PartialDeployment, Result};
 pub use manifest::{Environment, ImageRepository, Manifest, ManifestWarning, Project};
+pub use memory::{InMemoryImageStore, InMemoryReleaseStore};
 pub use names::{
     EnvironmentId, ImageUri, Label, NameError, NameKind, ProjectId, ReleaseId, ReleaseRef,
     ServiceId,
@@ -24,3 +129,13 @@ pub use release::{
 pub use store::{
     Cursor, ImageStore, LabelImages, Page, PageRequest, ReleaseStore, SkippedParameter,
 };
+pub use tracker::{
+    Clock, CurrentDeployment, DeployPlan, Deployed, IdGenerator, ImageChange, ImageSource,
+    PlannedWrite, PrepareRequest, Prepared, RandomIds, ReleaseDiff, ReleaseTracker, SystemClock,
+    UpdateRequest,
+};
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

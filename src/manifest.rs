@@ -1,10 +1,26 @@
 //! The project manifest, `.wellcome_project`: which projects exist and which
 //! environments each deploys to.
+//!
+//! Every shape written by earlier tools is read:
+//!
+//! - the classic JSON form, an object keyed by project id:
+//!   `{"storage": {"name": "Storage", "environments": [{"id": "stage", "name": "Staging"}]}}`;
+//! - the oldest form, one project with an `id` field:
+//!   `{"id": "storage", "name": "Storage", "environments": [...]}`;
+//! - YAML (later files), with quoted ids such as `"2021-09-27"`.
+//!
+//! Each problem is reported with the file and a key path
+//! (`storage.environments[1].id`). Keys this crate does not know are kept
+//! ([`Project::extra`], [`Environment::extra`]) and reported as
+//! [`ManifestWarning`]s, with a suggestion when they look like a typo.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
-use serde_json::{Map, Value};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 
 use crate::error::{Error, Result};
 use crate::names::{EnvironmentId, ProjectId, ServiceId};
@@ -160,8 +176,9 @@ impl Project {
         self.tf_stack_root.as_deref()
     }
 
-    /// Every key of the manifest entry other than `name` and `environments`,
-    /// as written, known or not (so callers can read keys of other tools).
+    /// Every key of the manifest entry other than `name` and `environments`
+    /// (and `id` in the oldest, single-project form), as written, known or
+    /// not (so callers can read keys of other tools).
     pub fn extra(&self) -> &Map<String, Value> {
         &self.extra
     }
@@ -212,6 +229,48 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The manifest's usual file name, in the root of a repository.
+    pub const FILE_NAME: &'static str = ".wellcome_project";
+
+    /// Reads and parses a manifest file (see [`Manifest::parse`]). Errors
+    /// and warnings name the file as `path` is written; an I/O error (a
+    /// missing file, bytes that are not UTF-8) is [`Error::ManifestRead`].
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Manifest> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ManifestRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Manifest::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses a manifest, JSON or YAML, in any of the shapes earlier tools
+    /// wrote. `file` names it in errors and warnings.
+    ///
+    /// Fails with [`Error::ManifestSyntax`] (with a 1-based line and column)
+    /// when the text is neither JSON nor YAML, [`Error::ManifestInvalid`]
+    /// (with a key path) when a key is missing, has the wrong type or an
+    /// invalid value, when a key appears twice in one object, when the two
+    /// region keys disagree or when there are no projects, and
+    /// [`Error::DuplicateEnvironment`] when a project lists an environment
+    /// twice. Unknown keys are not errors: see [`Manifest::warnings`].
+    ///
+    /// ```
+    /// use release_tracking::Manifest;
+    ///
+    /// let manifest = Manifest::parse(
+    ///     r#"{"storage": {"name": "Storage", "environments": [{"id": "stage", "name": "Staging"}]}}"#,
+    ///     ".wellcome_project",
+    /// )?;
+    /// let project = manifest.select(None)?;
+    /// assert_eq!(project.environment("stage")?.name(), "Staging");
+    /// # Ok::<(), release_tracking::Error>(())
+    /// ```
+    pub fn parse(text: &str, file: &str) -> Result<Manifest> {
+        let value = read_document(text, file)?;
+        build_manifest(value, file)
+    }
+
     /// A manifest holding the given projects, built in code.
     pub fn from_projects(projects: impl IntoIterator<Item = Project>) -> Manifest {
         Manifest {
@@ -244,7 +303,7 @@ impl Manifest {
     }
 
     /// The project named `id`, or the only project when `id` is `None`
-    /// ([`Error::ProjectNotChosen`] if there are several).
+    /// ([`Error::ProjectNotChosen`] if there are several, or none).
     pub fn select(&self, id: Option<&str>) -> Result<&Project> {
         match id {
             Some(id) => self.project(id),
@@ -264,5 +323,784 @@ impl Manifest {
     /// Unknown keys and other things worth showing to the user.
     pub fn warnings(&self) -> &[ManifestWarning] {
         &self.warnings
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reading the document: JSON or YAML into a `Value`, duplicate keys rejected.
+
+/// The location used for problems with the document as a whole.
+const TOP_LEVEL: &str = "(top level)";
+
+/// Project keys this crate reads. `id` is known only in the oldest form.
+const PROJECT_KEYS: &[&str] = &[
+    "name",
+    "environments",
+    "role_arn",
+    "aws_region_name",
+    "region_name",
+    "account_id",
+    "namespace",
+    "image_repositories",
+    "github_repository",
+    "tf_stack_root",
+];
+const OLDEST_FORM_ID: &str = "id";
+const ENVIRONMENT_KEYS: &[&str] = &["id", "name"];
+const IMAGE_REPOSITORY_KEYS: &[&str] = &["id", "services"];
+
+fn read_document(text: &str, file: &str) -> Result<Value> {
+    // Editors on Windows may write a byte-order mark; serde_json rejects it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(invalid(
+            file,
+            TOP_LEVEL,
+            "the manifest is empty; expected an object keyed by project id",
+        ));
+    }
+
+    let duplicate = RefCell::new(None);
+
+    let json_error = {
+        let mut de = serde_json::Deserializer::from_str(text);
+        match StrictValue::root(&duplicate)
+            .deserialize(&mut de)
+            .and_then(|value| de.end().map(|()| value))
+        {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        }
+    };
+    if let Some(path) = duplicate.take() {
+        return Err(duplicate_key(file, path, Some(json_error.line())));
+    }
+
+    let options = serde_saphyr::options! {
+        // Our visitor sees repeated keys and reports them with their path.
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+        // Account ids such as `012345678901` must not lose their leading zero.
+        leading_zero_numbers_as_strings: true,
+        // The message goes into one line of our error; no source snippet.
+        with_snippet: false,
+    };
+    let yaml_error =
+        match serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+            StrictValue::root(&duplicate).deserialize(de)
+        }) {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        };
+    if let Some(path) = duplicate.take() {
+        let line = yaml_error
+            .location()
+            .or_else(|| yaml_duplicate_location(text))
+            .map(|l| saturate(l.line()));
+        return Err(duplicate_key(file, path, line));
+    }
+
+    let looks_like_json = matches!(text.trim_start().chars().next(), Some('{' | '['));
+    if looks_like_json {
+        let (line, column) = (json_error.line(), json_error.column());
+        let message = json_error.to_string();
+        let message = strip_suffix(&message, &format!(" at line {line} column {column}"));
+        Err(Error::ManifestSyntax {
+            file: file.to_owned(),
+            format: "JSON",
+            line: line.max(1),
+            // serde_json reports column 0 at the start of a line.
+            column: column.max(1),
+            message: message.to_owned(),
+        })
+    } else {
+        let (line, column) = yaml_error
+            .location()
+            .map(|l| (saturate(l.line()), saturate(l.column())))
+            .unwrap_or((0, 0));
+        let message = yaml_error.to_string();
+        let message = strip_suffix(&message, &format!(" at line {line}, column {column}"));
+        Err(Error::ManifestSyntax {
+            file: file.to_owned(),
+            format: "YAML",
+            line: line.max(1),
+            column: column.max(1),
+            message: message.to_owned(),
+        })
+    }
+}
+
+/// Where saphyr's own duplicate-key check finds the first repeated key (our
+/// visitor's error has no position in YAML). Only called on the error path.
+fn yaml_duplicate_location(text: &str) -> Option<serde_saphyr::Location> {
+    let options = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        leading_zero_numbers_as_strings: true,
+        with_snippet: false,
+    };
+    let error = serde_saphyr::from_str_with_options::<de::IgnoredAny>(text, options).err()?;
+    // Only trust a position that is about a duplicate key.
+    if error.to_string().contains("duplicate") {
+        error.location()
+    } else {
+        None
+    }
+}
+
+fn saturate(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+fn strip_suffix<'a>(message: &'a str, suffix: &str) -> &'a str {
+    message.strip_suffix(suffix).unwrap_or(message)
+}
+
+fn duplicate_key(file: &str, path: String, line: Option<usize>) -> Error {
+    let again = match line {
+        Some(line) if line > 0 => format!(" (again at line {line})"),
+        _ => String::new(),
+    };
+    invalid(
+        file,
+        &path,
+        &format!(
+            "appears more than once in the same object{again}; \
+             a later entry would silently replace the earlier one, so remove or rename one"
+        ),
+    )
+}
+
+/// Deserializes any JSON/YAML document into a [`Value`] like
+/// `serde_json::Value` does, except that a key repeated within one object is
+/// an error whose key path is left in `duplicate` (serde_json's own `Value`
+/// keeps the last entry silently, which would hide a duplicated project).
+struct StrictValue<'a> {
+    path: String,
+    duplicate: &'a RefCell<Option<String>>,
+}
+
+impl<'a> StrictValue<'a> {
+    fn root(duplicate: &'a RefCell<Option<String>>) -> StrictValue<'a> {
+        StrictValue {
+            path: String::new(),
+            duplicate,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON or YAML value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(match i64::try_from(v) {
+            Ok(v) => Value::Number(v.into()),
+            // Like serde_json, a number too large for 64 bits becomes a float.
+            Err(_) => float(v as f64),
+        })
+    }
+
+    fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
+        Ok(match u64::try_from(v) {
+            Ok(v) => Value::Number(v.into()),
+            Err(_) => float(v as f64),
+        })
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(float(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_newtype_struct<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let item = StrictValue {
+                path: index_path(&self.path, items.len()),
+                duplicate: self.duplicate,
+            };
+            match seq.next_element_seed(item)? {
+                Some(value) => items.push(value),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key_seed(Key)? {
+            let path = key_path(&self.path, &key);
+            if object.contains_key(&key) {
+                let message = format!("duplicate key {}", quoted(&key));
+                *self.duplicate.borrow_mut() = Some(path);
+                return Err(de::Error::custom(message));
+            }
+            let value = map.next_value_seed(StrictValue {
+                path,
+                duplicate: self.duplicate,
+            })?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+fn float(v: f64) -> Value {
+    Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+/// A mapping key: a string, or a YAML scalar taken as its text.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = String;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        // `deserialize_string` makes YAML hand over a plain scalar's text as
+        // written (`2021-09-27`, `012`), not a number or a date.
+        deserializer.deserialize_string(self)
+    }
+}
+
+impl Visitor<'_> for Key {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_unit<E>(self) -> Result<String, E> {
+        Ok("null".to_owned())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Key paths and messages.
+
+/// The longest key echoed in a location; keys are arbitrary input.
+const MAX_KEY_SHOWN: usize = 128;
+
+fn is_plain_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+}
+
+/// A key as JSON string literal, cut to a readable length.
+fn quoted(key: &str) -> String {
+    let mut shown: String = key.chars().take(MAX_KEY_SHOWN).collect();
+    if shown.len() < key.len() {
+        shown.push('…');
+    }
+    Value::String(shown).to_string()
+}
+
+/// `parent.key`, or `parent["odd key"]` when the key has dots, spaces, ….
+fn key_path(parent: &str, key: &str) -> String {
+    if is_plain_key(key) && key.len() <= MAX_KEY_SHOWN {
+        if parent.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{parent}.{key}")
+        }
+    } else {
+        format!("{parent}[{}]", quoted(key))
+    }
+}
+
+fn index_path(parent: &str, index: usize) -> String {
+    format!("{parent}[{index}]")
+}
+
+fn invalid(file: &str, location: &str, problem: &str) -> Error {
+    Error::ManifestInvalid {
+        file: file.to_owned(),
+        location: if location.is_empty() {
+            TOP_LEVEL.to_owned()
+        } else {
+            location.to_owned()
+        },
+        problem: problem.to_owned(),
+    }
+}
+
+fn wrong_type(file: &str, location: &str, expected: &str, found: &Value) -> Error {
+    invalid(
+        file,
+        location,
+        &format!(
+            "expected {expected}, found {}",
+            crate::release::value_kind(found)
+        ),
+    )
+}
+
+/// Edit distance between two short strings (keys), by characters, where
+/// swapping two neighbours counts as one edit (`nmae` is one edit from `name`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Three rows: the one before the previous is needed for swaps.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        current[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (previous[j - 1] + cost)
+                .min(previous[j] + 1)
+                .min(current[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            current[j] = d;
+        }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// The known key an unknown one is probably a typo of.
+fn suggestion<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    let lower = key.to_lowercase();
+    known
+        .iter()
+        .filter(|k| k.len().abs_diff(lower.len()) <= 2)
+        .map(|k| (edit_distance(&lower, k), *k))
+        // Short keys need a closer match: `ib` is not a typo of `id`.
+        .filter(|(d, k)| *d <= 2 && *d * 2 < k.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn warn_unknown_keys(
+    warnings: &mut Vec<ManifestWarning>,
+    file: &str,
+    path: &str,
+    object: &Map<String, Value>,
+    known: &[&str],
+) {
+    for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
+        // The location already names the key.
+        let mut message = "unknown key".to_owned();
+        match suggestion(key, known) {
+            Some(known) => message.push_str(&format!("; did you mean `{known}`?")),
+            None => message.push_str("; kept as written but not used by release tracking"),
+        }
+        warnings.push(ManifestWarning {
+            file: file.to_owned(),
+            location: key_path(path, key),
+            message,
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validating the document.
+
+fn build_manifest(value: Value, file: &str) -> Result<Manifest> {
+    let Value::Object(top) = value else {
+        return Err(wrong_type(
+            file,
+            TOP_LEVEL,
+            "an object keyed by project id",
+            &value,
+        ));
+    };
+    let mut warnings = Vec::new();
+    let mut projects = BTreeMap::new();
+
+    if let Some(Value::String(id)) = top.get(OLDEST_FORM_ID) {
+        // The oldest form: the whole file is one project with an `id` field.
+        let id = project_id(file, OLDEST_FORM_ID, id)?;
+        let project = build_project(file, id, "", &top, true, &mut warnings)?;
+        projects.insert(project.id.clone(), project);
+    } else {
+        if top.is_empty() {
+            return Err(invalid(
+                file,
+                TOP_LEVEL,
+                "the manifest lists no projects; expected an object keyed by project id",
+            ));
+        }
+        for (key, value) in &top {
+            let path = key_path("", key);
+            let id = project_id(file, &path, key)?;
+            let Value::Object(object) = value else {
+                return Err(wrong_type(
+                    file,
+                    &path,
+                    "an object (a project with `name` and `environments`)",
+                    value,
+                ));
+            };
+            let project = build_project(file, id, &path, object, false, &mut warnings)?;
+            projects.insert(project.id.clone(), project);
+        }
+    }
+
+    Ok(Manifest {
+        file: file.to_owned(),
+        projects,
+        warnings,
+    })
+}
+
+fn project_id(file: &str, location: &str, id: &str) -> Result<ProjectId> {
+    ProjectId::new(id).map_err(|e| invalid(file, location, &e.to_string()))
+}
+
+fn required<'v>(
+    file: &str,
+    path: &str,
+    object: &'v Map<String, Value>,
+    key: &str,
+    what: &str,
+) -> Result<&'v Value> {
+    object.get(key).ok_or_else(|| {
+        invalid(
+            file,
+            &key_path(path, key),
+            &format!("missing; expected {what}"),
+        )
+    })
+}
+
+fn required_string<'v>(
+    file: &str,
+    path: &str,
+    object: &'v Map<String, Value>,
+    key: &str,
+    what: &str,
+) -> Result<&'v str> {
+    match required(file, path, object, key, what)? {
+        Value::String(s) => Ok(s),
+        other => Err(wrong_type(file, &key_path(path, key), what, other)),
+    }
+}
+
+/// An optional string key. `null` counts as absent: in YAML `role_arn:` with
+/// nothing after it is null, and means "not set".
+fn optional_string(
+    file: &str,
+    path: &str,
+    object: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<String>> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(wrong_type(file, &key_path(path, key), "a string", other)),
+    }
+}
+
+fn build_project(
+    file: &str,
+    id: ProjectId,
+    path: &str,
+    object: &Map<String, Value>,
+    oldest_form: bool,
+    warnings: &mut Vec<ManifestWarning>,
+) -> Result<Project> {
+    let name = required_string(
+        file,
+        path,
+        object,
+        "name",
+        "a string (the project's display name)",
+    )?
+    .to_owned();
+    let environments = build_environments(file, &id, path, object, warnings)?;
+
+    let role_arn = optional_string(file, path, object, "role_arn")?;
+    let aws_region_name = optional_string(file, path, object, "aws_region_name")?;
+    let region_name = optional_string(file, path, object, "region_name")?;
+    let aws_region = match (aws_region_name, region_name) {
+        (Some(new), Some(old)) if new != old => {
+            return Err(invalid(
+                file,
+                &key_path(path, "region_name"),
+                &format!(
+                    "`aws_region_name` is {} but `region_name` is {}; \
+                     remove one or make them the same",
+                    quoted(&new),
+                    quoted(&old)
+                ),
+            ));
+        }
+        (new, old) => new.or(old),
+    };
+    let account_id = match object.get("account_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        // Real files write the account id as a number too.
+        Some(Value::Number(n)) if n.is_u64() => Some(n.to_string()),
+        Some(other) => {
+            return Err(wrong_type(
+                file,
+                &key_path(path, "account_id"),
+                "a string (or a whole number)",
+                other,
+            ));
+        }
+    };
+    let namespace = optional_string(file, path, object, "namespace")?;
+    let github_repository = optional_string(file, path, object, "github_repository")?;
+    let tf_stack_root = optional_string(file, path, object, "tf_stack_root")?;
+    let image_repositories = build_image_repositories(file, path, object, warnings)?;
+
+    let mut known = PROJECT_KEYS.to_vec();
+    if oldest_form {
+        known.push(OLDEST_FORM_ID);
+    }
+    warn_unknown_keys(warnings, file, path, object, &known);
+
+    let extra = object
+        .iter()
+        .filter(|(k, _)| {
+            !(k.as_str() == "name"
+                || k.as_str() == "environments"
+                || (oldest_form && k.as_str() == OLDEST_FORM_ID))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+
+    Ok(Project {
+        id,
+        name,
+        environments,
+        role_arn,
+        aws_region,
+        account_id,
+        namespace,
+        image_repositories,
+        github_repository,
+        tf_stack_root,
+        extra,
+    })
+}
+
+fn build_environments(
+    file: &str,
+    project: &ProjectId,
+    path: &str,
+    object: &Map<String, Value>,
+    warnings: &mut Vec<ManifestWarning>,
+) -> Result<Vec<Environment>> {
+    const WHAT: &str = "a list of environments (`[{id, name}]`)";
+    let list_path = key_path(path, "environments");
+    let list = match required(file, path, object, "environments", WHAT)? {
+        Value::Array(list) => list,
+        other => return Err(wrong_type(file, &list_path, WHAT, other)),
+    };
+    let mut environments = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let env_path = index_path(&list_path, i);
+        let Value::Object(entry) = entry else {
+            return Err(wrong_type(
+                file,
+                &env_path,
+                "an object with `id` and `name`",
+                entry,
+            ));
+        };
+        let id = required_string(
+            file,
+            &env_path,
+            entry,
+            "id",
+            "a string (the environment id, such as `stage`)",
+        )?;
+        let id = EnvironmentId::new(id)
+            .map_err(|e| invalid(file, &key_path(&env_path, "id"), &e.to_string()))?;
+        let name = required_string(
+            file,
+            &env_path,
+            entry,
+            "name",
+            "a string (the environment's display name)",
+        )?;
+        warn_unknown_keys(warnings, file, &env_path, entry, ENVIRONMENT_KEYS);
+        let extra = entry
+            .iter()
+            .filter(|(k, _)| !ENVIRONMENT_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        environments.push(Environment {
+            id,
+            name: name.to_owned(),
+            extra,
+        });
+    }
+    check_unique_environments(file, project, &environments)?;
+    Ok(environments)
+}
+
+fn build_image_repositories(
+    file: &str,
+    path: &str,
+    object: &Map<String, Value>,
+    warnings: &mut Vec<ManifestWarning>,
+) -> Result<Vec<ImageRepository>> {
+    const WHAT: &str = "a list of image repositories (`[{id, services: [...]}]`)";
+    let list_path = key_path(path, "image_repositories");
+    let list = match object.get("image_repositories") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(other) => return Err(wrong_type(file, &list_path, WHAT, other)),
+    };
+    let mut repositories = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let entry_path = index_path(&list_path, i);
+        let Value::Object(entry) = entry else {
+            return Err(wrong_type(
+                file,
+                &entry_path,
+                "an object with `id` and `services`",
+                entry,
+            ));
+        };
+        let id = required_string(
+            file,
+            &entry_path,
+            entry,
+            "id",
+            "a string (the repository id)",
+        )?;
+        const SERVICES: &str = "a list of service ids";
+        let services_path = key_path(&entry_path, "services");
+        let services = match required(file, &entry_path, entry, "services", SERVICES)? {
+            Value::Array(services) => services,
+            other => return Err(wrong_type(file, &services_path, SERVICES, other)),
+        };
+        let services = services
+            .iter()
+            .enumerate()
+            .map(|(j, service)| {
+                let service_path = index_path(&services_path, j);
+                match service {
+                    Value::String(s) => ServiceId::new(s.as_str())
+                        .map_err(|e| invalid(file, &service_path, &e.to_string())),
+                    other => Err(wrong_type(file, &service_path, "a service id", other)),
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        warn_unknown_keys(warnings, file, &entry_path, entry, IMAGE_REPOSITORY_KEYS);
+        repositories.push(ImageRepository {
+            id: id.to_owned(),
+            services,
+        });
+    }
+    Ok(repositories)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_swaps_as_one() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("role_ar", "role_arn"), 1);
+        assert_eq!(edit_distance("nmae", "name"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("é", "e"), 1);
+    }
+
+    #[test]
+    fn suggestions_need_a_close_match() {
+        assert_eq!(
+            suggestion("enviroments", PROJECT_KEYS),
+            Some("environments")
+        );
+        assert_eq!(suggestion("REGION_NAME", PROJECT_KEYS), Some("region_name"));
+        assert_eq!(suggestion("ib", ENVIRONMENT_KEYS), None);
+        assert_eq!(suggestion("team", PROJECT_KEYS), None);
+    }
+
+    #[test]
+    fn key_paths_quote_odd_keys() {
+        assert_eq!(key_path("", "storage"), "storage");
+        assert_eq!(key_path("storage", "role_arn"), "storage.role_arn");
+        assert_eq!(key_path("", "my.project"), r#"["my.project"]"#);
+        assert_eq!(key_path("a", "b c"), r#"a["b c"]"#);
+        let long = "x".repeat(1000);
+        assert!(key_path("a", &long).chars().count() < 140);
     }
 }

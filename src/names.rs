@@ -198,7 +198,7 @@ macro_rules! segment_name {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.pad(&self.0)
             }
         }
 
@@ -376,8 +376,8 @@ impl FromStr for ReleaseRef {
 impl fmt::Display for ReleaseRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReleaseRef::Latest => f.write_str(LATEST_LABEL),
-            ReleaseRef::Id(id) => f.write_str(id.as_str()),
+            ReleaseRef::Latest => f.pad(LATEST_LABEL),
+            ReleaseRef::Id(id) => f.pad(id.as_str()),
         }
     }
 }
@@ -436,7 +436,7 @@ impl ImageUri {
 
 impl fmt::Display for ImageUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 

@@ -234,7 +234,7 @@ impl Requester {
 
 impl fmt::Display for Requester {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.display_name())
+        f.pad(self.display_name())
     }
 }
 
@@ -254,20 +254,21 @@ fn string_field(map: &Map<String, Value>, key: &str) -> Result<String, String> {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(other) => Err(format!(
             "`{key}` must be a string, found {}",
-            kind_of(other)
+            value_kind(other)
         )),
         None => Err(format!("missing `{key}`")),
     }
 }
 
-fn kind_of(value: &Value) -> &'static str {
+/// What a JSON value is, for "expected X, found Y" messages.
+pub(crate) fn value_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
-        Value::Object(_) => "a map",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -301,7 +302,7 @@ impl<'de> Deserialize<'de> for Requester {
             }
             other => Err(D::Error::custom(format!(
                 "expected a principal string or an {{id, name}} map, found {}",
-                kind_of(&other)
+                value_kind(&other)
             ))),
         }
     }
@@ -371,7 +372,7 @@ impl<'de> Deserialize<'de> for DeploymentEnvironment {
                     Some(other) => {
                         return Err(D::Error::custom(format!(
                             "`name` must be a string, found {}",
-                            kind_of(&other)
+                            value_kind(&other)
                         )))
                     }
                 };
@@ -383,7 +384,7 @@ impl<'de> Deserialize<'de> for DeploymentEnvironment {
             }
             other => Err(D::Error::custom(format!(
                 "expected an environment id string or an {{id, name}} map, found {}",
-                kind_of(&other)
+                value_kind(&other)
             ))),
         }
     }
@@ -484,7 +485,7 @@ impl From<ImageUri> for ImageEntry {
 impl fmt::Display for ImageEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ImageEntry::Uri(uri) => f.write_str(uri.as_str()),
+            ImageEntry::Uri(uri) => f.pad(uri.as_str()),
             ImageEntry::Missing => f.write_str("(no image)"),
             ImageEntry::Tags(tags) => {
                 f.write_str("{")?;
@@ -523,14 +524,14 @@ impl<'de> Deserialize<'de> for ImageEntry {
                     Value::String(tag) => Ok(tag),
                     other => Err(D::Error::custom(format!(
                         "a set of tags must hold strings, found {}",
-                        kind_of(&other)
+                        value_kind(&other)
                     ))),
                 })
                 .collect::<Result<BTreeSet<_>, _>>()
                 .map(ImageEntry::Tags),
             other => Err(D::Error::custom(format!(
                 "expected an image URI string, null or a set of tags, found {}",
-                kind_of(&other)
+                value_kind(&other)
             ))),
         }
     }

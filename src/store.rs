@@ -131,16 +131,27 @@ pub struct PageRequest {
     after: Option<Cursor>,
 }
 
+/// Checks a listing's `limit`: 1 to [`MAX_PAGE_SIZE`], else
+/// [`Error::InvalidArgument`]. Stores call it in
+/// [`ReleaseStore::recent_deployments`] so every backend rejects the same
+/// limits.
+pub fn check_limit(limit: usize) -> Result<usize> {
+    if limit == 0 || limit > MAX_PAGE_SIZE {
+        return Err(Error::InvalidArgument {
+            argument: "limit",
+            reason: format!("must be between 1 and {MAX_PAGE_SIZE}, got {limit}"),
+        });
+    }
+    Ok(limit)
+}
+
 impl PageRequest {
     /// The first page, of at most `limit` items (1 to [`MAX_PAGE_SIZE`]).
     pub fn first(limit: usize) -> Result<PageRequest> {
-        if limit == 0 || limit > MAX_PAGE_SIZE {
-            return Err(Error::InvalidArgument {
-                argument: "limit",
-                reason: format!("must be between 1 and {MAX_PAGE_SIZE}, got {limit}"),
-            });
-        }
-        Ok(PageRequest { limit, after: None })
+        Ok(PageRequest {
+            limit: check_limit(limit)?,
+            after: None,
+        })
     }
 
     /// The page after `cursor`.

@@ -22,7 +22,7 @@ use super::error::{backend, backend_message};
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::names::{EnvironmentId, ProjectId, ReleaseId};
 use crate::release::{Deployment, DeploymentRecord, Release, Timestamp};
-use crate::store::{Cursor, Page, PageRequest, ReleaseStore, MAX_PAGE_SIZE};
+use crate::store::{check_limit, Cursor, Page, PageRequest, ReleaseStore, MAX_PAGE_SIZE};
 
 /// The hash key of the table.
 const RELEASE_ID: &str = "release_id";
@@ -800,12 +800,7 @@ impl ReleaseStore for DynamoDbReleaseStore {
         environment: Option<&EnvironmentId>,
         limit: usize,
     ) -> Result<Vec<DeploymentRecord>> {
-        if limit == 0 || limit > MAX_PAGE_SIZE {
-            return Err(Error::InvalidArgument {
-                argument: "limit",
-                reason: format!("must be between 1 and {MAX_PAGE_SIZE}, got {limit}"),
-            });
-        }
+        let limit = check_limit(limit)?;
         let table = self.table_name(project);
         let values: Item = HashMap::from([(":p".to_owned(), s(project.as_str()))]);
         let operation = || {

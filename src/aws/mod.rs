@@ -65,10 +65,6 @@
 //! endpoints apart. A missing table is
 //! [`Error::TableNotFound`](crate::Error::TableNotFound).
 
-// `crate::Error` is large (its `PartialDeployment` variant); how big it is is
-// the crate's decision, not this module's. Remove once the lint passes crate-wide.
-#![allow(clippy::result_large_err)]
-
 mod codec;
 mod dynamodb;
 mod error;

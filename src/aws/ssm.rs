@@ -202,13 +202,15 @@ impl ImageStore for SsmImageStore {
             {
                 return Ok(None)
             }
-            Err(e) => return Err(backend(
-                format!(
+            Err(e) => {
+                return Err(backend(
+                    format!(
                     "reading the image of service {service} at label {label} of project {project} \
                          (SSM GetParameter {name})"
                 ),
-                e,
-            )),
+                    e,
+                ))
+            }
         };
         let Some(parameter) = output.parameter() else {
             return Ok(None);

@@ -1,0 +1,454 @@
+//! In-memory stores: [`InMemoryImageStore`] and [`InMemoryReleaseStore`].
+//!
+//! They are the reference semantics of the [`ImageStore`] and
+//! [`ReleaseStore`] contracts, not toys: every backend must behave like them
+//! on everything the `conformance` checks (feature `conformance`) test. Use
+//! them in tests, examples and dry runs.
+//!
+//! Both are cheap to clone; clones share one state, so a clone handed to the
+//! code under test and one kept by the test see the same data. They are safe
+//! to use from many threads at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::names::{EnvironmentId, ImageUri, Label, ProjectId, ReleaseId, ServiceId};
+use crate::release::{Deployment, DeploymentRecord, Release, Timestamp};
+use crate::store::{check_limit, Cursor, ImageStore, LabelImages, Page, PageRequest, ReleaseStore};
+
+/// Locks `mutex`, recovering the guard if another thread panicked while
+/// holding it. That is sound here because every mutation of the state is a
+/// single insert or assignment of a fully built value, so a panic can never
+/// leave the state half-updated.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+type Images = HashMap<(ProjectId, Label), BTreeMap<ServiceId, ImageUri>>;
+
+/// An [`ImageStore`] held in memory: images by project, label and service.
+///
+/// Clones share the same images. [`LabelImages::skipped`] is always empty:
+/// only valid service ids can be stored.
+///
+/// # Example
+///
+/// ```
+/// use release_tracking::memory::InMemoryImageStore;
+/// use release_tracking::{ImageStore, ImageUri, Label, ProjectId, ServiceId};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let store = InMemoryImageStore::new();
+/// let project = ProjectId::new("storage")?;
+/// let service = ServiceId::new("archivist")?;
+/// let uri = ImageUri::new("760097843905.dkr.ecr.eu-west-1.amazonaws.com/archivist:ref.3f2a9c1")?;
+///
+/// store.put_image(&project, &Label::latest(), &service, &uri).await?;
+///
+/// let latest = store.label_images(&project, &Label::latest()).await?;
+/// assert_eq!(latest.images.get(&service), Some(&uri));
+/// assert_eq!(store.image(&project, &Label::new("stage")?, &service).await?, None);
+/// # Ok(())
+/// # })
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct InMemoryImageStore {
+    images: Arc<Mutex<Images>>,
+}
+
+impl InMemoryImageStore {
+    /// An empty store.
+    pub fn new() -> InMemoryImageStore {
+        InMemoryImageStore::default()
+    }
+}
+
+impl fmt::Debug for InMemoryImageStore {
+    // A summary: the full contents could be large and would leak into every
+    // error message that prints the store.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let images = lock(&self.images);
+        f.debug_struct("InMemoryImageStore")
+            .field("labels", &images.len())
+            .field("images", &images.values().map(BTreeMap::len).sum::<usize>())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl ImageStore for InMemoryImageStore {
+    async fn label_images(&self, project: &ProjectId, label: &Label) -> Result<LabelImages> {
+        let images = lock(&self.images)
+            .get(&(project.clone(), label.clone()))
+            .cloned()
+            .unwrap_or_default();
+        Ok(LabelImages {
+            images,
+            skipped: Vec::new(),
+        })
+    }
+
+    async fn image(
+        &self,
+        project: &ProjectId,
+        label: &Label,
+        service: &ServiceId,
+    ) -> Result<Option<ImageUri>> {
+        Ok(lock(&self.images)
+            .get(&(project.clone(), label.clone()))
+            .and_then(|images| images.get(service))
+            .cloned())
+    }
+
+    async fn put_image(
+        &self,
+        project: &ProjectId,
+        label: &Label,
+        service: &ServiceId,
+        image: &ImageUri,
+    ) -> Result<()> {
+        let key = (project.clone(), label.clone());
+        let (service, image) = (service.clone(), image.clone());
+        // One insert: either the image is stored or nothing changed (an empty
+        // label map left by `or_default` reads the same as a missing one).
+        lock(&self.images)
+            .entry(key)
+            .or_default()
+            .insert(service, image);
+        Ok(())
+    }
+}
+
+type Releases = HashMap<ProjectId, BTreeMap<ReleaseId, Release>>;
+
+/// A [`ReleaseStore`] held in memory: releases by project and release id.
+///
+/// Clones share the same releases. Listings sort on every call, which is
+/// fine for the thousands of releases a project accumulates over years.
+///
+/// Page cursors ([`Page::next`]) are JSON of the project id and the
+/// `date_created` and release id of the last release returned, like the
+/// `LastEvaluatedKey` of a DynamoDB index query; a cursor that does not decode
+/// or was made for another project is [`Error::InvalidCursor`].
+///
+/// # Example
+///
+/// ```
+/// use std::collections::BTreeMap;
+///
+/// use release_tracking::memory::InMemoryReleaseStore;
+/// use release_tracking::{
+///     Deployment, EnvironmentId, NewRelease, ProjectId, Release, ReleaseId, ReleaseStore,
+///     Requester, Timestamp,
+/// };
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let store = InMemoryReleaseStore::new();
+/// let project = ProjectId::new("storage")?;
+/// let created: Timestamp = "2020-01-01T00:00:00".parse()?;
+/// let requester = Requester::new("arn:aws:sts::123456789012:assumed-role/ci/session");
+/// let release = Release::new(NewRelease {
+///     release_id: ReleaseId::new("0efc9bd6-0b43-4a8e-9b3a-8b8a27a5c0a1")?,
+///     project_id: project.clone(),
+///     project_name: "Storage service".into(),
+///     date_created: created,
+///     requested_by: requester.clone(),
+///     description: "first release".into(),
+///     images: BTreeMap::new(),
+/// });
+/// store.create_release(&release).await?;
+///
+/// let stage = EnvironmentId::new("stage")?;
+/// let deployed_at = created.add_micros(1_000_000);
+/// let deployment = Deployment::new(stage, deployed_at, requester, "to stage");
+/// let updated = store.add_deployment(&project, release.release_id(), &deployment).await?;
+/// assert_eq!(updated.last_date_deployed(), Some(deployed_at));
+/// assert_eq!(store.latest_release(&project).await?, Some(updated));
+/// # Ok(())
+/// # })
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct InMemoryReleaseStore {
+    releases: Arc<Mutex<Releases>>,
+}
+
+impl InMemoryReleaseStore {
+    /// An empty store.
+    pub fn new() -> InMemoryReleaseStore {
+        InMemoryReleaseStore::default()
+    }
+
+    /// The project's releases, newest first.
+    fn sorted(&self, project: &ProjectId) -> Vec<Release> {
+        let mut releases: Vec<Release> = lock(&self.releases)
+            .get(project)
+            .map(|releases| releases.values().cloned().collect())
+            .unwrap_or_default();
+        releases.sort_by(|a, b| position(b).cmp(&position(a)));
+        releases
+    }
+}
+
+impl fmt::Debug for InMemoryReleaseStore {
+    // A summary: see `InMemoryImageStore`'s Debug.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let releases = lock(&self.releases);
+        f.debug_struct("InMemoryReleaseStore")
+            .field("projects", &releases.len())
+            .field(
+                "releases",
+                &releases.values().map(BTreeMap::len).sum::<usize>(),
+            )
+            .finish()
+    }
+}
+
+/// Where a release sits in the "newest" order: greater is newer.
+fn position(release: &Release) -> (Timestamp, &ReleaseId) {
+    (release.date_created(), release.release_id())
+}
+
+/// The decoded form of a [`Cursor`] from [`InMemoryReleaseStore`].
+#[derive(Serialize, Deserialize)]
+struct CursorPosition {
+    project_id: ProjectId,
+    date_created: Timestamp,
+    release_id: ReleaseId,
+}
+
+impl CursorPosition {
+    fn encode(release: &Release) -> Cursor {
+        let position = CursorPosition {
+            project_id: release.project_id().clone(),
+            date_created: release.date_created(),
+            release_id: release.release_id().clone(),
+        };
+        // Only strings inside: serializing cannot fail.
+        Cursor::new(serde_json::to_string(&position).unwrap_or_default())
+    }
+
+    fn decode(cursor: &Cursor, project: &ProjectId) -> Result<CursorPosition> {
+        let position: CursorPosition =
+            serde_json::from_str(cursor.as_str()).map_err(|e| Error::InvalidCursor {
+                reason: format!("{cursor:?} is not a release listing position: {e}"),
+            })?;
+        if &position.project_id != project {
+            return Err(Error::InvalidCursor {
+                reason: format!(
+                    "{cursor:?} belongs to a listing of project `{}`, not `{project}`",
+                    position.project_id
+                ),
+            });
+        }
+        Ok(position)
+    }
+}
+
+#[async_trait]
+impl ReleaseStore for InMemoryReleaseStore {
+    async fn create_release(&self, release: &Release) -> Result<()> {
+        use std::collections::btree_map::Entry;
+
+        let new = release.clone();
+        let mut releases = lock(&self.releases);
+        match releases
+            .entry(release.project_id().clone())
+            .or_default()
+            .entry(release.release_id().clone())
+        {
+            Entry::Occupied(_) => Err(Error::ReleaseAlreadyExists {
+                project: release.project_id().clone(),
+                release: release.release_id().clone(),
+            }),
+            Entry::Vacant(slot) => {
+                slot.insert(new);
+                Ok(())
+            }
+        }
+    }
+
+    async fn release(&self, project: &ProjectId, id: &ReleaseId) -> Result<Option<Release>> {
+        Ok(lock(&self.releases)
+            .get(project)
+            .and_then(|releases| releases.get(id))
+            .cloned())
+    }
+
+    async fn latest_release(&self, project: &ProjectId) -> Result<Option<Release>> {
+        Ok(lock(&self.releases)
+            .get(project)
+            .and_then(|releases| {
+                releases
+                    .values()
+                    .max_by(|a, b| position(a).cmp(&position(b)))
+            })
+            .cloned())
+    }
+
+    async fn list_releases(
+        &self,
+        project: &ProjectId,
+        page: &PageRequest,
+    ) -> Result<Page<Release>> {
+        let after = page
+            .cursor()
+            .map(|cursor| CursorPosition::decode(cursor, project))
+            .transpose()?;
+        let mut rest = self
+            .sorted(project)
+            .into_iter()
+            .filter(|release| match &after {
+                // Strictly older than the last release of the previous page.
+                Some(after) => position(release) < (after.date_created, &after.release_id),
+                None => true,
+            });
+        let items: Vec<Release> = rest.by_ref().take(page.limit()).collect();
+        let next = match (rest.next(), items.last()) {
+            (Some(_), Some(last)) => Some(CursorPosition::encode(last)),
+            _ => None,
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn add_deployment(
+        &self,
+        project: &ProjectId,
+        id: &ReleaseId,
+        deployment: &Deployment,
+    ) -> Result<Release> {
+        let mut releases = lock(&self.releases);
+        let Some(stored) = releases
+            .get_mut(project)
+            .and_then(|releases| releases.get_mut(id))
+        else {
+            return Err(Error::ReleaseNotFound {
+                project: project.clone(),
+                release: id.clone(),
+            });
+        };
+        // Update a copy and swap it in with one assignment, so a panic part
+        // way leaves the stored release untouched.
+        let mut updated = stored.clone();
+        updated.record_deployment(deployment.clone());
+        *stored = updated.clone();
+        Ok(updated)
+    }
+
+    async fn recent_deployments(
+        &self,
+        project: &ProjectId,
+        environment: Option<&EnvironmentId>,
+        limit: usize,
+    ) -> Result<Vec<DeploymentRecord>> {
+        check_limit(limit)?;
+        let mut found: Vec<(Timestamp, ReleaseId, usize, Deployment)> = Vec::new();
+        for release in lock(&self.releases)
+            .get(project)
+            .into_iter()
+            .flat_map(BTreeMap::values)
+        {
+            for (index, deployment) in release.deployments().iter().enumerate() {
+                if environment.is_none_or(|env| deployment.environment() == env) {
+                    found.push((
+                        deployment.date_created(),
+                        release.release_id().clone(),
+                        index,
+                        deployment.clone(),
+                    ));
+                }
+            }
+        }
+        // Newest first: date, then release id, then later position.
+        found.sort_by(|a, b| (b.0, &b.1, b.2).cmp(&(a.0, &a.1, a.2)));
+        Ok(found
+            .into_iter()
+            .take(limit)
+            .map(|(_, release_id, _, deployment)| DeploymentRecord {
+                release_id,
+                deployment,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::{NewRelease, Requester};
+
+    fn release(project: &ProjectId, id: &str, created: Timestamp) -> Release {
+        Release::new(NewRelease {
+            release_id: ReleaseId::new(id).unwrap(),
+            project_id: project.clone(),
+            project_name: "Project".into(),
+            date_created: created,
+            requested_by: Requester::new("tester"),
+            description: String::new(),
+            images: BTreeMap::new(),
+        })
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn cursor_of_another_project_is_rejected() {
+        block_on(async {
+            let store = InMemoryReleaseStore::new();
+            let a = ProjectId::new("a").unwrap();
+            let b = ProjectId::new("b").unwrap();
+            let t: Timestamp = "2020-01-01T00:00:00".parse().unwrap();
+            for (i, id) in ["r1", "r2"].into_iter().enumerate() {
+                store
+                    .create_release(&release(&a, id, t.add_micros(i as i64)))
+                    .await
+                    .unwrap();
+            }
+            let page = store
+                .list_releases(&a, &PageRequest::first(1).unwrap())
+                .await
+                .unwrap();
+            let cursor = page.next.expect("a second page");
+            let err = store
+                .list_releases(&b, &PageRequest::first(1).unwrap().after(cursor))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, Error::InvalidCursor { .. }), "{err}");
+        });
+    }
+
+    #[test]
+    fn poisoned_lock_is_recovered() {
+        let store = InMemoryReleaseStore::new();
+        let project = ProjectId::new("p").unwrap();
+        let t: Timestamp = "2020-01-01T00:00:00".parse().unwrap();
+        let shared = store.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = shared.releases.lock().unwrap();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(store.releases.is_poisoned());
+        block_on(async {
+            store
+                .create_release(&release(&project, "r1", t))
+                .await
+                .unwrap();
+            assert!(store.latest_release(&project).await.unwrap().is_some());
+        });
+        assert!(format!("{store:?}").contains("releases: 1"));
+    }
+}
