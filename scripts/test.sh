@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The project's one test command: every test, the AWS ones against a local
+# moto emulator that this script installs (into .venv) and starts.
+#
+# Needs python3 (with venv/pip) and cargo. Idempotent; works from any
+# directory.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+MOTO_VERSION="5.2.5"
+VENV=".venv"
+
+if ! "$VENV/bin/python" -c "import moto, flask" >/dev/null 2>&1 \
+  || [ "$("$VENV/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "$MOTO_VERSION" ]; then
+  echo "== installing moto[server]==$MOTO_VERSION into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet "moto[server]==$MOTO_VERSION"
+fi
+
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+MOTO_LOG="$(mktemp -t release-tracking-moto.XXXXXX)"
+MOTO_PID=""
+STATUS=1
+
+cleanup() {
+  if [ -n "$MOTO_PID" ] && kill -0 "$MOTO_PID" 2>/dev/null; then
+    kill "$MOTO_PID" 2>/dev/null || true
+    wait "$MOTO_PID" 2>/dev/null || true
+  fi
+  if [ "$STATUS" -ne 0 ]; then
+    echo "== moto server log ($MOTO_LOG)" >&2
+    tail -n 200 "$MOTO_LOG" >&2 || true
+  else
+    rm -f "$MOTO_LOG"
+  fi
+}
+trap cleanup EXIT
+
+echo "== starting moto on 127.0.0.1:$PORT (log: $MOTO_LOG)"
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$MOTO_LOG" 2>&1 &
+MOTO_PID=$!
+
+ready=""
+for _ in $(seq 1 60); do
+  if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+    echo "error: moto exited during start-up" >&2
+    exit 1
+  fi
+  if python3 -c "import urllib.request, sys; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/', timeout=1)" >/dev/null 2>&1; then
+    ready=yes
+    break
+  fi
+  sleep 0.5
+done
+if [ -z "$ready" ]; then
+  echo "error: moto did not answer on port $PORT within 30 s" >&2
+  exit 1
+fi
+
+export RELEASE_TRACKING_TEST_ENDPOINT="http://127.0.0.1:$PORT"
+export AWS_EC2_METADATA_DISABLED=true
+export AWS_ACCESS_KEY_ID=testing
+export AWS_SECRET_ACCESS_KEY=testing
+export AWS_REGION=eu-west-1
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE
+
+echo "== cargo test --all-features --all-targets"
+cargo test --all-features --all-targets
+echo "== cargo test --all-features --doc"
+cargo test --all-features --doc
+STATUS=0

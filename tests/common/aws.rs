@@ -1,0 +1,221 @@
+//! Shared helpers for the emulator tests (`tests/aws_*.rs`): clients pointed
+//! at the moto server that `scripts/test.sh` starts, fresh project ids, and
+//! an interceptor that counts AWS calls.
+//!
+//! Include with `#[path = "common/aws.rs"] mod aws_common;`.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_sdk_ssm::config::{ConfigBag, RuntimeComponents};
+use release_tracking::aws::{DynamoDbReleaseStore, SsmImageStore, TableState};
+use release_tracking::ProjectId;
+
+/// The variable `scripts/test.sh` sets to the emulator's URL.
+pub const ENDPOINT_VAR: &str = "RELEASE_TRACKING_TEST_ENDPOINT";
+
+/// The region the tests use.
+pub const REGION: &str = "eu-west-1";
+
+/// The emulator's URL. Panics (fails the test, never skips it) when it is
+/// not set or nothing answers there.
+pub fn endpoint() -> String {
+    let url = match std::env::var(ENDPOINT_VAR) {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!(
+            "{ENDPOINT_VAR} is not set. The AWS tests run against the moto emulator: \
+             run them with `bash scripts/test.sh`, which installs and starts it"
+        ),
+    };
+    let authority = url
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let reachable = authority
+        .to_socket_addrs()
+        .ok()
+        .into_iter()
+        .flatten()
+        .any(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
+    assert!(
+        reachable,
+        "the emulator at {url} ({ENDPOINT_VAR}) does not answer; run the tests with \
+         `bash scripts/test.sh`, which starts it"
+    );
+    url
+}
+
+/// An `SdkConfig` for the emulator: explicit endpoint, static test
+/// credentials, region, timeouts, standard retries.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "release-tracking-tests",
+        ))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+/// A project id no other test uses, so tests run in parallel on one
+/// emulator (own table, own parameter prefix).
+pub fn fresh_project(prefix: &str) -> ProjectId {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    ProjectId::new(format!("t-{prefix}-{}", &id[..12])).expect("valid project id")
+}
+
+/// Counts SDK calls by operation name (`GetParametersByPath`, `Query`, …):
+/// executions (what the code asked for) and attempts (HTTP requests sent,
+/// retries included). Deterministic: no timing involved.
+#[derive(Clone, Debug, Default)]
+pub struct CallCounter {
+    calls: Arc<Mutex<BTreeMap<String, usize>>>,
+    attempts: Arc<Mutex<BTreeMap<String, usize>>>,
+}
+
+fn operation_name(cfg: &ConfigBag) -> String {
+    cfg.load::<Metadata>()
+        .map(|m| m.name().to_owned())
+        .unwrap_or_else(|| "(unknown)".to_owned())
+}
+
+fn bump(map: &Mutex<BTreeMap<String, usize>>, name: String) {
+    let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    *map.entry(name).or_default() += 1;
+}
+
+impl CallCounter {
+    /// A counter at zero.
+    pub fn new() -> CallCounter {
+        CallCounter::default()
+    }
+
+    /// Calls of `operation` so far.
+    pub fn calls(&self, operation: &str) -> usize {
+        let map = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(operation).copied().unwrap_or(0)
+    }
+
+    /// HTTP attempts of `operation` so far (more than calls if retried).
+    pub fn attempts(&self, operation: &str) -> usize {
+        let map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(operation).copied().unwrap_or(0)
+    }
+
+    /// Every call so far, by operation.
+    pub fn snapshot(&self) -> BTreeMap<String, usize> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Forgets every count.
+    pub fn reset(&self) {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        bump(&self.calls, operation_name(cfg));
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        bump(&self.attempts, operation_name(cfg));
+        Ok(())
+    }
+}
+
+/// A raw DynamoDB client for the emulator (to write and read items as the
+/// old tools did).
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config().await)
+}
+
+/// A raw SSM client for the emulator.
+pub async fn ssm_client() -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&sdk_config().await)
+}
+
+/// A DynamoDB client whose calls `counter` counts.
+pub async fn counted_dynamodb_client(counter: &CallCounter) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
+        .interceptor(counter.clone())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// An SSM client whose calls `counter` counts.
+pub async fn counted_ssm_client(counter: &CallCounter) -> aws_sdk_ssm::Client {
+    let config = aws_sdk_ssm::config::Builder::from(&sdk_config().await)
+        .interceptor(counter.clone())
+        .build();
+    aws_sdk_ssm::Client::from_conf(config)
+}
+
+/// An image store on the emulator.
+pub async fn image_store() -> SsmImageStore {
+    SsmImageStore::new(&sdk_config().await)
+}
+
+/// A release store on the emulator with `project`'s table provisioned.
+pub async fn release_store(project: &ProjectId) -> DynamoDbReleaseStore {
+    let store = DynamoDbReleaseStore::new(&sdk_config().await);
+    provision(&store, project).await;
+    store
+}
+
+/// Provisions `project`'s table, which must be new.
+pub async fn provision(store: &DynamoDbReleaseStore, project: &ProjectId) {
+    match store.ensure_table(project).await {
+        Ok(TableState::Created) => {}
+        Ok(other) => panic!("table of fresh project {project} already existed: {other:?}"),
+        Err(e) => panic!("provisioning the table of {project} failed: {e}"),
+    }
+}
