@@ -65,5 +65,8 @@ fn every_conformance_check_is_run() {
                 && !this_file.contains(&format!("release_check!({name});"))
         })
         .collect();
-    assert!(missing.is_empty(), "conformance checks not run against the AWS stores: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "conformance checks not run against the AWS stores: {missing:?}"
+    );
 }

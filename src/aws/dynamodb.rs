@@ -77,13 +77,13 @@ type TableNamer = Arc<dyn Fn(&ProjectId) -> String + Send + Sync>;
 /// | [`create_release`](ReleaseStore::create_release) | one `PutItem`, condition `attribute_not_exists(release_id)` |
 /// | [`release`](ReleaseStore::release) | one `GetItem`, consistent read |
 /// | [`latest_release`](ReleaseStore::latest_release) | `Query` on `project_gsi`, newest first, `Limit = 2`: one call unless the newest releases tie on `date_created` |
-/// | [`list_releases`](ReleaseStore::list_releases) | `Query` on `project_gsi`, `Limit = limit + 1`: one call unless a tie straddles the page's end |
+/// | [`list_releases`](ReleaseStore::list_releases) | `Query` on `project_gsi`, `Limit = limit + 1` (`+ 2` after a cursor, whose own release is read again): one call unless a tie straddles the page's end |
 /// | [`add_deployment`](ReleaseStore::add_deployment) | one `UpdateItem`; a second only when the deployment is older than the release's `last_date_deployed` |
 /// | [`recent_deployments`](ReleaseStore::recent_deployments) | `Query` on `deployment_gsi`, `Limit = limit + 1` first: one call in the common case |
 ///
 /// The store never scans. Index queries are eventually consistent (a
-/// release created a moment ago may not be listed yet); [`release`]
-/// (ReleaseStore::release) and [`add_deployment`](ReleaseStore::add_deployment)
+/// release created a moment ago may not be listed yet);
+/// [`release`](ReleaseStore::release) and [`add_deployment`](ReleaseStore::add_deployment)
 /// are strongly consistent.
 ///
 /// # Ordering
@@ -532,7 +532,10 @@ impl DynamoDbReleaseStore {
         };
         let mut listed: Vec<Listed> = Vec::new();
         let mut start: Option<Item> = None;
-        let mut page_limit = limit + 1;
+        // One more than asked, to see whether the last one ties with the
+        // next; after a cursor, one more again: the query starts at the
+        // cursor's own release (`<=`), which is read and dropped.
+        let mut page_limit = limit + if after.is_some() { 2 } else { 1 };
         loop {
             let page = self
                 .client

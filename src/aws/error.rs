@@ -152,3 +152,89 @@ pub(crate) fn backend_message(
         source: message.into().into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ssm::error::{ConnectorError, ErrorMetadata};
+    use aws_sdk_ssm::operation::get_parameter::GetParameterError;
+
+    fn service(code: &str) -> SdkError<GetParameterError, ()> {
+        SdkError::service_error(
+            GetParameterError::generic(
+                ErrorMetadata::builder()
+                    .code(code)
+                    .message("the service said no")
+                    .build(),
+            ),
+            (),
+        )
+    }
+
+    #[test]
+    fn service_error_codes_map_to_kinds() {
+        for (code, kind) in [
+            ("ThrottlingException", BackendErrorKind::Throttled),
+            (
+                "ProvisionedThroughputExceededException",
+                BackendErrorKind::Throttled,
+            ),
+            ("RequestLimitExceeded", BackendErrorKind::Throttled),
+            ("TooManyUpdates", BackendErrorKind::Throttled),
+            ("AccessDeniedException", BackendErrorKind::AccessDenied),
+            ("UnrecognizedClientException", BackendErrorKind::Credentials),
+            ("ExpiredTokenException", BackendErrorKind::Credentials),
+            ("InvalidSignatureException", BackendErrorKind::Credentials),
+            ("ValidationException", BackendErrorKind::Other),
+        ] {
+            assert_eq!(classify(&service(code)), kind, "{code}");
+        }
+    }
+
+    #[test]
+    fn transport_failures_map_to_kinds() {
+        let timeout: SdkError<GetParameterError, ()> = SdkError::timeout_error("slow");
+        assert_eq!(classify(&timeout), BackendErrorKind::Timeout);
+        let io: SdkError<GetParameterError, ()> = SdkError::dispatch_failure(ConnectorError::io(
+            std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into(),
+        ));
+        assert_eq!(classify(&io), BackendErrorKind::Unreachable);
+        let connect_timeout: SdkError<GetParameterError, ()> =
+            SdkError::dispatch_failure(ConnectorError::timeout("connect".into()));
+        assert_eq!(classify(&connect_timeout), BackendErrorKind::Timeout);
+        let no_credentials: SdkError<GetParameterError, ()> =
+            SdkError::dispatch_failure(ConnectorError::other(
+                aws_credential_types::provider::error::CredentialsError::not_loaded(
+                    "no providers in chain provided credentials",
+                )
+                .into(),
+                None,
+            ));
+        assert_eq!(classify(&no_credentials), BackendErrorKind::Credentials);
+    }
+
+    #[test]
+    fn messages_say_what_was_done_and_what_aws_said() {
+        let err = backend(
+            "reading label latest of project storage (SSM GetParametersByPath /storage/images/latest)",
+            service("ThrottlingException"),
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with("reading label latest of project storage"),
+            "{text}"
+        );
+        assert!(text.contains("throttled"), "{text}");
+        assert!(
+            text.contains("ThrottlingException: the service said no"),
+            "{text}"
+        );
+        assert!(matches!(
+            err,
+            Error::Backend {
+                kind: BackendErrorKind::Throttled,
+                ..
+            }
+        ));
+    }
+}

@@ -7,7 +7,7 @@
 //!   [`ReleaseStore`](crate::ReleaseStore) on one table per project,
 //!   `wellcome-releases-{project}`, in the schema the old tools created;
 //!   [`DynamoDbReleaseStore::ensure_table`] creates it.
-//! - [`StsRequester`] implements [`RequesterSource`](crate::RequesterSource)
+//! - [`StsRequester`] implements [`RequesterSource`](crate::store::RequesterSource)
 //!   with the caller's ARN.
 //! - [`load_config`] and [`AwsSettings`] build the `SdkConfig` these take,
 //!   from a manifest [`Project`]: its region, its `role_arn`, and timeouts.
@@ -58,12 +58,12 @@
 //!
 //! # Errors
 //!
-//! SDK failures become [`Error::Backend`](crate::Error::Backend) whose
+//! SDK failures become [`Error::Backend`] whose
 //! `operation` names what was being done to which project, table or
 //! parameter, and whose [`BackendErrorKind`](crate::BackendErrorKind) tells
 //! throttling, access denied, bad credentials, timeouts and unreachable
 //! endpoints apart. A missing table is
-//! [`Error::TableNotFound`](crate::Error::TableNotFound).
+//! [`Error::TableNotFound`].
 
 mod codec;
 mod dynamodb;

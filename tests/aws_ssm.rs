@@ -1,0 +1,219 @@
+//! The SSM image store on the moto emulator (run by `scripts/test.sh`):
+//! complete reads of large labels (with the exact number of calls), what is
+//! reported instead of silently merged, and the parameter type written.
+
+#[path = "common/aws.rs"]
+mod aws_common;
+
+use aws_sdk_ssm::types::ParameterType;
+use release_tracking::aws::SsmImageStore;
+use release_tracking::names::image_parameter_name;
+use release_tracking::{Error, ImageStore, ImageUri, Label, ServiceId};
+
+use aws_common::{counted_ssm_client, fresh_project, image_store, ssm_client, CallCounter};
+
+fn svc(text: &str) -> ServiceId {
+    ServiceId::new(text).expect("test service id")
+}
+
+fn uri(text: &str) -> ImageUri {
+    ImageUri::new(text).expect("test image URI")
+}
+
+async fn put_raw(client: &aws_sdk_ssm::Client, name: &str, value: &str, kind: ParameterType) {
+    client
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(kind)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("raw PutParameter {name}: {e:?}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_of_95_services_is_read_completely_in_10_pages() {
+    let project = fresh_project("ssm95");
+    let counter = CallCounter::new();
+    let store = SsmImageStore::from_client(counted_ssm_client(&counter).await);
+    let latest = Label::latest();
+    for i in 0..95 {
+        store
+            .put_image(
+                &project,
+                &latest,
+                &svc(&format!("service-{i:02}")),
+                &uri(&format!(
+                    "760097843905.dkr.ecr.eu-west-1.amazonaws.com/s{i}:ref.{i}"
+                )),
+            )
+            .await
+            .expect("put_image");
+    }
+    assert_eq!(counter.calls("PutParameter"), 95);
+
+    counter.reset();
+    let images = store
+        .label_images(&project, &latest)
+        .await
+        .expect("label_images");
+    assert_eq!(images.images.len(), 95, "every image of the label");
+    assert!(images.skipped.is_empty(), "{:?}", images.skipped);
+    assert_eq!(
+        images.images[&svc("service-42")].as_str(),
+        "760097843905.dkr.ecr.eu-west-1.amazonaws.com/s42:ref.42"
+    );
+    println!("label_images(95 services): {:?}", counter.snapshot());
+    assert_eq!(
+        counter.calls("GetParametersByPath"),
+        10,
+        "95 parameters at 10 a page are 10 pages"
+    );
+    assert_eq!(counter.snapshot().len(), 1, "and nothing else");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_that_are_not_images_are_reported_not_merged() {
+    let project = fresh_project("ssmskip");
+    let client = ssm_client().await;
+    let store = image_store().await;
+    let base = format!("/{project}/images/latest");
+    put_raw(
+        &client,
+        &format!("{base}/archivist"),
+        "ref.1",
+        ParameterType::String,
+    )
+    .await;
+    // Nested below a service: without Recursive it would be invisible;
+    // merged, it would be a second `archivist`-like entry.
+    put_raw(
+        &client,
+        &format!("{base}/archivist/extra"),
+        "ref.2",
+        ParameterType::String,
+    )
+    .await;
+    put_raw(
+        &client,
+        &format!("{base}/{}", "a".repeat(130)),
+        "ref.3",
+        ParameterType::String,
+    )
+    .await;
+    put_raw(
+        &client,
+        &format!("{base}/secret"),
+        "ref.4",
+        ParameterType::SecureString,
+    )
+    .await;
+    put_raw(
+        &client,
+        &format!("{base}/list"),
+        "ref.5,ref.6",
+        ParameterType::StringList,
+    )
+    .await;
+    // A label whose name starts with this one's is another label.
+    put_raw(
+        &client,
+        &format!("/{project}/images/latest-2/other"),
+        "ref.7",
+        ParameterType::String,
+    )
+    .await;
+
+    let images = store
+        .label_images(&project, &Label::latest())
+        .await
+        .expect("label_images");
+    assert_eq!(
+        images
+            .images
+            .keys()
+            .map(ServiceId::as_str)
+            .collect::<Vec<_>>(),
+        ["archivist"]
+    );
+    assert_eq!(images.images[&svc("archivist")].as_str(), "ref.1");
+    let mut skipped: Vec<(String, String)> = images
+        .skipped
+        .iter()
+        .map(|s| (s.name.clone(), s.reason.clone()))
+        .collect();
+    skipped.sort();
+    assert_eq!(skipped.len(), 4, "{skipped:#?}");
+    let reason = |suffix: &str| {
+        skipped
+            .iter()
+            .find(|(name, _)| name.ends_with(suffix))
+            .map(|(_, reason)| reason.as_str())
+            .unwrap_or_else(|| panic!("{suffix} not reported: {skipped:#?}"))
+    };
+    assert!(
+        reason("/archivist/extra").contains("nested"),
+        "{skipped:#?}"
+    );
+    assert!(
+        reason(&"a".repeat(130)).contains("longer than"),
+        "{skipped:#?}"
+    );
+    assert!(reason("/secret").contains("SecureString"), "{skipped:#?}");
+    assert!(reason("/list").contains("StringList"), "{skipped:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_are_written_as_string_parameters_and_read_one_by_one() {
+    let project = fresh_project("ssmone");
+    let client = ssm_client().await;
+    let store = image_store().await;
+    let stage = Label::new("stage").unwrap();
+    let archivist = svc("archivist");
+
+    assert_eq!(
+        store.image(&project, &stage, &archivist).await.unwrap(),
+        None
+    );
+    store
+        .put_image(&project, &stage, &archivist, &uri("ref.1"))
+        .await
+        .unwrap();
+    store
+        .put_image(&project, &stage, &archivist, &uri("ref.2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.image(&project, &stage, &archivist).await.unwrap(),
+        Some(uri("ref.2"))
+    );
+    let name = image_parameter_name(&project, &stage, &archivist);
+    let raw = client.get_parameter().name(&name).send().await.unwrap();
+    let parameter = raw.parameter().unwrap();
+    assert_eq!(parameter.r#type(), Some(&ParameterType::String));
+    assert_eq!(parameter.value(), Some("ref.2"));
+
+    // A SecureString where an image should be is an error, never ciphertext.
+    let secret = svc("secret");
+    put_raw(
+        &client,
+        &image_parameter_name(&project, &stage, &secret),
+        "ref.9",
+        ParameterType::SecureString,
+    )
+    .await;
+    let err = store.image(&project, &stage, &secret).await.unwrap_err();
+    match &err {
+        Error::InvalidRecord {
+            record, attribute, ..
+        } => {
+            assert!(
+                record.contains(&format!("/{project}/images/stage/secret")),
+                "{err}"
+            );
+            assert_eq!(attribute, "Type");
+        }
+        other => panic!("expected InvalidRecord, got {other:?}"),
+    }
+}
