@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::AsyncSleep;
 use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
@@ -484,7 +485,16 @@ impl DynamoDbReleaseStore {
                     ),
                 ));
             }
-            tokio::time::sleep(delay).await;
+            // The SDK's own timer, so this works on whatever runtime the
+            // client was configured for.
+            let Some(sleep) = self.client.config().sleep_impl() else {
+                return Err(backend_message(
+                    format!("waiting for the release table {table} of project {project}"),
+                    BackendErrorKind::Other,
+                    "the DynamoDB client has no async sleep implementation to wait with",
+                ));
+            };
+            sleep.sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
@@ -877,6 +887,76 @@ impl ReleaseStore for DynamoDbReleaseStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::types::GlobalSecondaryIndexDescription;
+
+    fn release_table(status: TableStatus, index_status: IndexStatus) -> TableDescription {
+        let op = "test";
+        let gsi = |name: &str, range: &str| {
+            GlobalSecondaryIndexDescription::builder()
+                .index_name(name)
+                .key_schema(key("project_id", KeyType::Hash, op).unwrap())
+                .key_schema(key(range, KeyType::Range, op).unwrap())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .index_status(index_status.clone())
+                .build()
+        };
+        TableDescription::builder()
+            .table_status(status)
+            .key_schema(key(RELEASE_ID, KeyType::Hash, op).unwrap())
+            .attribute_definitions(string_attribute(RELEASE_ID, op).unwrap())
+            .attribute_definitions(string_attribute("project_id", op).unwrap())
+            .attribute_definitions(string_attribute("date_created", op).unwrap())
+            .attribute_definitions(string_attribute("last_date_deployed", op).unwrap())
+            .global_secondary_indexes(gsi(PROJECT_GSI, "date_created"))
+            .global_secondary_indexes(gsi(DEPLOYMENT_GSI, "last_date_deployed"))
+            .build()
+    }
+
+    #[test]
+    fn a_table_is_ready_when_it_and_its_indexes_are_active() {
+        let ready = release_table(TableStatus::Active, IndexStatus::Active);
+        assert_eq!(is_active(&ready), Ok(true));
+        assert!(compatibility_problems(&ready).is_empty());
+        let creating = release_table(TableStatus::Creating, IndexStatus::Creating);
+        assert_eq!(is_active(&creating), Ok(false));
+        let backfilling = release_table(TableStatus::Active, IndexStatus::Creating);
+        assert_eq!(is_active(&backfilling), Ok(false));
+        let deleting = release_table(TableStatus::Deleting, IndexStatus::Active);
+        assert!(is_active(&deleting).is_err());
+    }
+
+    #[test]
+    fn every_difference_is_listed() {
+        let table = TableDescription::builder()
+            .table_status(TableStatus::Active)
+            .key_schema(key(RELEASE_ID, KeyType::Hash, "t").unwrap())
+            .key_schema(key("date_created", KeyType::Range, "t").unwrap())
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(RELEASE_ID)
+                    .attribute_type(ScalarAttributeType::N)
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let problems = compatibility_problems(&table).join("; ");
+        assert!(
+            problems.contains("the table has keys [release_id HASH, date_created RANGE], expected release_id HASH and no range key"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("no global secondary index `project_gsi`"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("no global secondary index `deployment_gsi`"),
+            "{problems}"
+        );
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
