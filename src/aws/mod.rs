@@ -53,8 +53,10 @@
 //! | [`StsRequester`] | none (`sts:GetCallerIdentity` is always allowed) | |
 //! | [`load_config`] with a `role_arn` | `sts:AssumeRole` (for the base credentials) | the role |
 //!
-//! `ssm:GetParametersByPath` is authorised on the path itself as well:
-//! grant `parameter/{project}/images` and `parameter/{project}/images/*`.
+//! `ssm:GetParametersByPath` is authorised on the path it reads,
+//! `parameter/{project}/images/{label}`, which `parameter/{project}/images/*`
+//! covers. No `kms:Decrypt` is needed: parameters are read without
+//! decryption (see [`SsmImageStore`]).
 //!
 //! # Errors
 //!
