@@ -127,7 +127,8 @@ pub use release::{
     Requester, Timestamp,
 };
 pub use store::{
-    Cursor, ImageStore, LabelImages, Page, PageRequest, ReleaseStore, SkippedParameter,
+    Cursor, ImageStore, LabelImages, Page, PageRequest, ReleaseStore, RequesterSource,
+    SkippedParameter,
 };
 pub use tracker::{
     Clock, CurrentDeployment, DeployPlan, Deployed, IdGenerator, ImageChange, ImageSource,

@@ -1,0 +1,392 @@
+//! A command-line release tool on the AWS stores (SSM + DynamoDB).
+//!
+//! ```text
+//! cargo run --features aws --example release_tool -- --help
+//! cargo run --features aws --example release_tool -- prepare --description "weekly"
+//! cargo run --features aws --example release_tool -- deploy latest stage --description "weekly"
+//! ```
+//!
+//! It reads `.wellcome_project` (or `--manifest`), picks the only project (or
+//! `--project`), configures AWS from the manifest (region, `role_arn`) and
+//! the default credential chain, and records the caller's STS identity as
+//! the requester. `--endpoint-url` points it at an emulator.
+
+use std::error::Error as StdError;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use release_tracking::aws::{AwsSettings, DynamoDbReleaseStore, SsmImageStore, StsRequester};
+use release_tracking::{
+    ImageSource, ImageUri, Label, Manifest, PageRequest, PrepareRequest, Release, ReleaseRef,
+    ReleaseTracker, Requester, RequesterSource, ServiceId, UpdateRequest,
+};
+
+/// Track releases of container images and deploy them to environments.
+#[derive(Debug, Parser)]
+#[command(name = "release_tool", version)]
+pub struct Cli {
+    /// The project manifest.
+    #[arg(long, default_value = Manifest::FILE_NAME)]
+    pub manifest: PathBuf,
+    /// The project (default: the only project of the manifest).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Send every AWS request here (an emulator).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+    /// The AWS region (default: the manifest's, then the SDK's chain).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Do not assume the manifest's `role_arn`.
+    #[arg(long)]
+    pub no_assume_role: bool,
+    /// Record this requester instead of asking STS who the caller is.
+    #[arg(long)]
+    pub requester: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the project's release table (if missing) and wait until it is
+    /// ready.
+    Provision,
+    /// Write an image for a service at a label (what CI does).
+    Publish {
+        /// The service.
+        service: ServiceId,
+        /// The image URI.
+        image: ImageUri,
+        /// The label.
+        #[arg(long, default_value = "latest")]
+        label: Label,
+    },
+    /// Freeze the images at a label into a new release.
+    Prepare {
+        /// The label to freeze.
+        #[arg(long, default_value = "latest")]
+        from: Label,
+        /// Take a service's image from another label: `SERVICE=label:LABEL`,
+        /// or pin it: `SERVICE=URI`.
+        #[arg(long = "image", value_name = "SERVICE=SOURCE")]
+        images: Vec<String>,
+        /// Why.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// A new release from a base release with chosen services from a label.
+    Update {
+        /// The base release (`latest` or an id).
+        base: ReleaseRef,
+        /// The services to take from the label.
+        #[arg(required = true)]
+        services: Vec<ServiceId>,
+        /// The label to take them from.
+        #[arg(long, default_value = "latest")]
+        from: Label,
+        /// Why.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Write a release's images to an environment and record the deployment.
+    Deploy {
+        /// The release (`latest` or an id).
+        release: ReleaseRef,
+        /// The environment.
+        environment: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Prepare a release from a label and deploy it.
+    ReleaseDeploy {
+        /// The environment.
+        environment: String,
+        /// The label to freeze.
+        #[arg(long, default_value = "latest")]
+        from: Label,
+        /// Why.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Show one release.
+    ShowRelease {
+        /// The release (`latest` or an id).
+        release: ReleaseRef,
+        /// Print the record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List releases, newest first.
+    Releases {
+        /// How many.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Continue after this cursor (printed by the previous page).
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// How two releases differ.
+    Diff {
+        /// The older release.
+        from: ReleaseRef,
+        /// The newer release.
+        to: ReleaseRef,
+    },
+    /// The release running in an environment, and whether its label drifted.
+    Current {
+        /// The environment.
+        environment: String,
+    },
+    /// The newest deployments, newest first.
+    History {
+        /// Only this environment.
+        #[arg(long)]
+        environment: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+}
+
+type Tool = ReleaseTracker<SsmImageStore, DynamoDbReleaseStore>;
+
+fn print_release(out: &mut dyn Write, release: &Release) -> std::io::Result<()> {
+    writeln!(out, "release {}", release.release_id())?;
+    writeln!(
+        out,
+        "  created      {} by {}",
+        release.date_created(),
+        release.requested_by()
+    )?;
+    writeln!(out, "  description  {}", release.description())?;
+    for (service, image) in release.images() {
+        writeln!(out, "  image        {service:<20} {image}")?;
+    }
+    for d in release.deployments() {
+        writeln!(
+            out,
+            "  deployed     {} to {} by {}: {}",
+            d.date_created(),
+            d.environment(),
+            d.requested_by(),
+            d.description()
+        )?;
+    }
+    Ok(())
+}
+
+fn parse_override(text: &str) -> Result<(ServiceId, ImageSource), Box<dyn StdError>> {
+    let (service, source) = text
+        .split_once('=')
+        .ok_or_else(|| format!("--image {text:?}: expected SERVICE=label:LABEL or SERVICE=URI"))?;
+    let source = match source.strip_prefix("label:") {
+        Some(label) => ImageSource::Label(label.parse()?),
+        None => ImageSource::Uri(source.parse()?),
+    };
+    Ok((service.parse()?, source))
+}
+
+/// Runs one command, writing its report to `out`.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>> {
+    let manifest = Manifest::from_path(&cli.manifest)?;
+    for warning in manifest.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    let project = manifest.select(cli.project.as_deref())?.clone();
+    let mut settings = AwsSettings::new().assume_role(!cli.no_assume_role);
+    if let Some(url) = &cli.endpoint_url {
+        settings = settings.endpoint_url(url);
+    }
+    if let Some(region) = &cli.region {
+        settings = settings.region(region);
+    }
+    let config = settings.load(&project).await?;
+    let releases = DynamoDbReleaseStore::new(&config);
+    if let Command::Provision = cli.command {
+        let state = releases.ensure_table(project.id()).await?;
+        writeln!(
+            out,
+            "table {}: {state:?}",
+            releases.table_name(project.id())
+        )?;
+        return Ok(());
+    }
+    let requester: Arc<dyn RequesterSource> = match cli.requester {
+        Some(principal) => Arc::new(Requester::new(principal)),
+        None => Arc::new(StsRequester::new(&config)),
+    };
+    let tool: Tool = ReleaseTracker::new(project, SsmImageStore::new(&config), releases, requester);
+    match cli.command {
+        Command::Provision => {}
+        Command::Publish {
+            service,
+            image,
+            label,
+        } => {
+            tool.publish(&label, &service, &image).await?;
+            writeln!(out, "published {service} at {label}: {image}")?;
+        }
+        Command::Prepare {
+            from,
+            images,
+            description,
+        } => {
+            let mut request = PrepareRequest::from_label(from);
+            for text in &images {
+                let (service, source) = parse_override(text)?;
+                request = request.with_image(service, source);
+            }
+            if let Some(description) = description {
+                request = request.description(description);
+            }
+            let prepared = tool.prepare(request).await?;
+            for skipped in &prepared.skipped {
+                eprintln!("warning: {skipped}");
+            }
+            print_release(out, &prepared.release)?;
+        }
+        Command::Update {
+            base,
+            services,
+            from,
+            description,
+        } => {
+            let mut request = UpdateRequest::new(base, from, services);
+            if let Some(description) = description {
+                request = request.description(description);
+            }
+            print_release(out, &tool.update(request).await?.release)?;
+        }
+        Command::Deploy {
+            release,
+            environment,
+            description,
+            dry_run,
+        } => {
+            let plan = tool.plan(&release, &environment).await?;
+            write!(out, "{plan}")?;
+            if !dry_run {
+                let deployed = tool.deploy(&release, &environment, &description).await?;
+                writeln!(
+                    out,
+                    "deployed {} to {environment}: {} written, {} unchanged",
+                    deployed.release.release_id(),
+                    deployed.written.len(),
+                    deployed.unchanged.len()
+                )?;
+            }
+        }
+        Command::ReleaseDeploy {
+            environment,
+            from,
+            description,
+        } => {
+            let mut request = PrepareRequest::from_label(from);
+            if let Some(description) = &description {
+                request = request.description(description);
+            }
+            let (prepared, deployed) = tool
+                .release_deploy(request, &environment, description.as_deref().unwrap_or(""))
+                .await?;
+            print_release(out, &deployed.release)?;
+            writeln!(
+                out,
+                "deployed {} to {environment}: {} written",
+                prepared.release.release_id(),
+                deployed.written.len()
+            )?;
+        }
+        Command::ShowRelease { release, json } => {
+            let release = tool.release(&release).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&release.to_json())?)?;
+            } else {
+                print_release(out, &release)?;
+            }
+        }
+        Command::Releases { limit, after } => {
+            let mut page = PageRequest::first(limit)?;
+            if let Some(cursor) = after {
+                page = page.after(release_tracking::Cursor::new(cursor));
+            }
+            let page = tool.releases(&page).await?;
+            for release in &page.items {
+                writeln!(
+                    out,
+                    "{}  {}  {:<12}  {}",
+                    release.date_created(),
+                    release.release_id(),
+                    release.requested_by(),
+                    release.description()
+                )?;
+            }
+            if let Some(next) = page.next {
+                writeln!(out, "more: --after '{next}'")?;
+            }
+        }
+        Command::Diff { from, to } => write!(out, "{}", tool.diff(&from, &to).await?)?,
+        Command::Current { environment } => match tool.current(&environment).await? {
+            None => writeln!(out, "{environment}: nothing deployed yet")?,
+            Some(current) => {
+                writeln!(
+                    out,
+                    "{environment}: release {} deployed {} by {}",
+                    current.release.release_id(),
+                    current.deployment.date_created(),
+                    current.deployment.requested_by()
+                )?;
+                if current.label_matches() {
+                    writeln!(out, "the label matches the release")?;
+                } else {
+                    let drifted: Vec<_> = current.drifted.iter().map(|s| s.as_str()).collect();
+                    writeln!(out, "drifted since: {}", drifted.join(", "))?;
+                }
+            }
+        },
+        Command::History { environment, limit } => {
+            for record in tool.history(environment.as_deref(), limit).await? {
+                let d = &record.deployment;
+                writeln!(
+                    out,
+                    "{}  {:<8}  {}  {:<12}  {}",
+                    d.date_created(),
+                    d.environment(),
+                    record.release_id,
+                    d.requested_by(),
+                    d.description()
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+pub async fn main() {
+    let cli = Cli::parse();
+    let mut stdout = std::io::stdout();
+    if let Err(error) = run(cli, &mut stdout).await {
+        eprintln!("error: {error}");
+        // Messages that already quote their cause are not repeated.
+        let mut shown = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !shown.contains(&text) {
+                eprintln!("  caused by: {text}");
+            }
+            shown = text;
+            source = cause.source();
+        }
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,20 @@
+//! The workflow suite (the same tests as `tests/workflows.rs`) on the AWS
+//! stores against the moto emulator: run by `scripts/test.sh`.
+
+use std::sync::Arc;
+
+#[path = "common/aws.rs"]
+mod aws_common;
+#[macro_use]
+mod workflow_suite;
+
+async fn aws_stores() -> workflow_suite::Stores {
+    let project = aws_common::fresh_project("wf");
+    workflow_suite::Stores {
+        images: Arc::new(aws_common::image_store().await),
+        releases: Arc::new(aws_common::release_store(&project).await),
+        project,
+    }
+}
+
+workflow_tests!(aws_stores);
