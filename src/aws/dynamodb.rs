@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::AsyncSleep;
 use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::{QueryError, QueryOutput};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
     KeySchemaElement, KeyType, Projection, ProjectionType, ReturnValue, ScalarAttributeType,
@@ -521,6 +523,29 @@ impl DynamoDbReleaseStore {
         backend(operation, e)
     }
 
+    /// One page of `index`, newest first (by the index's range key).
+    async fn query_newest_first(
+        &self,
+        table: &str,
+        index: &str,
+        condition: &str,
+        values: &Item,
+        limit: usize,
+        start: Option<Item>,
+    ) -> Result<QueryOutput, SdkError<QueryError, HttpResponse>> {
+        self.client
+            .query()
+            .table_name(table)
+            .index_name(index)
+            .key_condition_expression(condition)
+            .set_expression_attribute_values(Some(values.clone()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+    }
+
     /// The newest `limit` releases after `after`, and whether more follow.
     async fn newest_releases(
         &self,
@@ -548,16 +573,14 @@ impl DynamoDbReleaseStore {
         let mut page_limit = limit + if after.is_some() { 2 } else { 1 };
         loop {
             let page = self
-                .client
-                .query()
-                .table_name(&table)
-                .index_name(PROJECT_GSI)
-                .key_condition_expression(&condition)
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(false)
-                .limit(i32::try_from(page_limit).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
+                .query_newest_first(
+                    &table,
+                    PROJECT_GSI,
+                    &condition,
+                    &values,
+                    page_limit,
+                    start.take(),
+                )
                 .await
                 .map_err(|e| self.fail(project, &table, operation(), e))?;
             let mut last_read: Option<String> = None;
@@ -828,16 +851,14 @@ impl ReleaseStore for DynamoDbReleaseStore {
         let mut page_limit = limit + 1;
         loop {
             let page = self
-                .client
-                .query()
-                .table_name(&table)
-                .index_name(DEPLOYMENT_GSI)
-                .key_condition_expression("project_id = :p")
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(false)
-                .limit(i32::try_from(page_limit).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
+                .query_newest_first(
+                    &table,
+                    DEPLOYMENT_GSI,
+                    "project_id = :p",
+                    &values,
+                    page_limit,
+                    start.take(),
+                )
                 .await
                 .map_err(|e| self.fail(project, &table, operation(), e))?;
             let mut last_read: Option<Timestamp> = None;
