@@ -136,7 +136,7 @@ pub use tracker::{
     UpdateRequest,
 };
 
-/// The README's examples, compiled as doc tests.
-#[cfg(doctest)]
+/// The README's examples, compiled as doc tests (one uses the AWS stores).
+#[cfg(all(doctest, feature = "aws"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

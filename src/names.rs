@@ -15,7 +15,9 @@
 //! - a project id may not start with `aws` or `ssm` (any case): SSM reserves
 //!   those prefixes;
 //! - a release id may not be `latest`, which user interfaces reserve for
-//!   "the newest release" (see [`ReleaseRef`]).
+//!   "the newest release" (see [`ReleaseRef`]);
+//! - an environment id may not be `latest`: an environment's images live at
+//!   the label of the same name, and `latest` is where CI publishes.
 //!
 //! Parameter names are built and parsed here and nowhere else:
 //! `/{project_id}/images/{label}/{service_id}`.
@@ -305,10 +307,18 @@ segment_name!(
 
 segment_name!(
     /// An environment id, such as `stage` or `prod`. An environment's images
-    /// live at the label of the same name (see [`EnvironmentId::label`]).
+    /// live at the label of the same name (see [`EnvironmentId::label`]), so
+    /// `latest`, the label CI publishes to, is reserved: deploying to it
+    /// would overwrite the builds.
     EnvironmentId,
     NameKind::EnvironmentId,
-    no_extra_rule
+    |value| {
+        if value == LATEST_LABEL {
+            Err(NameProblem::Reserved("`latest` (the label CI publishes to)"))
+        } else {
+            Ok(())
+        }
+    }
 );
 
 segment_name!(
@@ -595,6 +605,8 @@ mod tests {
         assert!(ProjectId::new("ssm-tools").is_err());
         assert!(ProjectId::new("storage").is_ok());
         assert!(ReleaseId::new("latest").is_err());
+        let err = EnvironmentId::new("latest").unwrap_err();
+        assert!(err.to_string().contains("CI publishes"), "{err}");
         assert_eq!("latest".parse::<ReleaseRef>().unwrap(), ReleaseRef::Latest);
         assert!(Label::new("latest").is_ok());
     }

@@ -746,3 +746,16 @@ fn alias_bombs_are_refused() {
     }
     assert!(parse(&text).is_err());
 }
+
+#[test]
+fn an_environment_cannot_be_the_latest_label() {
+    let err = Manifest::parse(
+        r#"{"storage": {"name": "S", "environments": [{"id": "latest", "name": "Latest"}]}}"#,
+        "m.json",
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::ManifestInvalid { .. }), "{err:?}");
+    assert!(text.contains("storage.environments[0].id"), "{text}");
+    assert!(text.contains("CI publishes"), "{text}");
+}

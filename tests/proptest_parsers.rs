@@ -182,11 +182,12 @@ struct GeneratedProject {
     account_id: Option<u64>,
 }
 
-/// Ids valid for every id type: segment characters, no reserved prefix.
+/// Ids valid for every id type: segment characters, no reserved prefix, not
+/// the reserved `latest`.
 fn id() -> impl Strategy<Value = String> {
-    "[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,15}".prop_filter("reserved prefix", |id| {
+    "[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,15}".prop_filter("reserved name", |id| {
         let lower = id.to_ascii_lowercase();
-        !(lower.starts_with("aws") || lower.starts_with("ssm"))
+        !(lower.starts_with("aws") || lower.starts_with("ssm") || id == "latest")
     })
 }
 
