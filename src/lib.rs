@@ -67,6 +67,19 @@
 //! # }).unwrap();
 //! ```
 //!
+//! # Stores
+//!
+//! | backend | images | releases | feature |
+//! |---|---|---|---|
+//! | in memory (reference semantics, tests, dry runs) | [`InMemoryImageStore`] | [`InMemoryReleaseStore`] | none |
+//! | AWS | `aws::SsmImageStore` (SSM Parameter Store) | `aws::DynamoDbReleaseStore` (DynamoDB) | `aws` |
+//!
+//! Every backend passes the same checks, in `conformance` (feature
+//! `conformance`): a store written outside this crate runs them in its own
+//! tests, one `#[tokio::test]` per check, to show it keeps the contracts
+//! documented on [`ImageStore`] and [`ReleaseStore`] (ordering, paging,
+//! conflicts, atomic deployments, legacy records).
+//!
 //! # Names are validated once
 //!
 //! [`ProjectId`], [`Label`], [`ServiceId`], [`EnvironmentId`], [`ReleaseId`]
