@@ -156,7 +156,8 @@ pub struct Prepared {
     /// The new release, as stored.
     pub release: Release,
     /// Parameters under the label that were not images of it (shown to the
-    /// user, never silently merged).
+    /// user, never silently merged). Always empty for `update`, which reads
+    /// the chosen services' parameters one by one.
     pub skipped: Vec<SkippedParameter>,
 }
 
@@ -570,24 +571,19 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             });
         }
         let base = self.release(&request.base).await?;
-        let project = self.project_id();
-        let at_label = self.images.label_images(project, &request.from).await?;
         let mut images = base.images().clone();
-        for service in &request.services {
-            let uri = at_label
-                .images
-                .get(service)
-                .ok_or_else(|| Error::MissingImage {
-                    project: project.clone(),
-                    label: request.from.clone(),
-                    service: service.clone(),
-                })?;
-            images.insert(service.clone(), ImageEntry::Uri(uri.clone()));
+        // One read per chosen service: an update usually changes one or two,
+        // and a whole label costs a call per ten services.
+        for service in request.services {
+            let uri = self
+                .image_from(&service, ImageSource::Label(request.from.clone()))
+                .await?;
+            images.insert(service, ImageEntry::Uri(uri));
         }
         let release = self.create(images, request.description).await?;
         Ok(Prepared {
             release,
-            skipped: at_label.skipped,
+            skipped: Vec::new(),
         })
     }
 
