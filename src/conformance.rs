@@ -54,6 +54,63 @@
 //!   one release are all recorded.
 //! - [`release_store_legacy_records`]: releases in every shape the old tools
 //!   wrote are stored and read back as they were, and can be deployed.
+//!
+//! # Running them all
+//!
+//! [`for_each_conformance_check!`](crate::for_each_conformance_check) expands
+//! a macro of yours once per check, so a test file runs every check, including
+//! ones added in later versions of this crate:
+//!
+//! ```
+//! use release_tracking::{conformance, InMemoryImageStore, InMemoryReleaseStore};
+//!
+//! macro_rules! image_check {
+//!     ($check:ident) => {
+//!         #[tokio::test]
+//!         async fn $check() {
+//!             let store = InMemoryImageStore::new(); // your store here
+//!             conformance::$check(&store, &"fresh-project".parse().unwrap()).await;
+//!         }
+//!     };
+//! }
+//! macro_rules! release_check {
+//!     ($check:ident) => {
+//!         #[tokio::test]
+//!         async fn $check() {
+//!             let store = InMemoryReleaseStore::new(); // your store here
+//!             conformance::$check(&store, &"fresh-project".parse().unwrap()).await;
+//!         }
+//!     };
+//! }
+//! release_tracking::for_each_conformance_check!(image_check, release_check);
+//! # fn main() {}
+//! ```
+
+/// Expands `$image!(check_name);` for every image-store check of
+/// [`conformance`](crate::conformance) and `$release!(check_name);` for every
+/// release-store check (see the module docs for an example).
+#[macro_export]
+macro_rules! for_each_conformance_check {
+    ($image:ident, $release:ident) => {
+        $image!(image_store_put_get_overwrite);
+        $image!(image_store_missing_image);
+        $image!(image_store_empty_label);
+        $image!(image_store_labels_are_isolated);
+        $image!(image_store_label_read_completely);
+        $release!(release_store_create_and_get);
+        $release!(release_store_create_conflict);
+        $release!(release_store_missing_release);
+        $release!(release_store_empty_project);
+        $release!(release_store_latest_and_listing);
+        $release!(release_store_ties);
+        $release!(release_store_invalid_cursor);
+        $release!(release_store_add_deployment);
+        $release!(release_store_recent_deployments);
+        $release!(release_store_deployment_fields_survive);
+        $release!(release_store_concurrent_deployments);
+        $release!(release_store_legacy_records);
+    };
+}
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;

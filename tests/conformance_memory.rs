@@ -40,24 +40,7 @@ macro_rules! release_check {
     };
 }
 
-image_check!(image_store_put_get_overwrite);
-image_check!(image_store_missing_image);
-image_check!(image_store_empty_label);
-image_check!(image_store_labels_are_isolated);
-image_check!(image_store_label_read_completely);
-
-release_check!(release_store_create_and_get);
-release_check!(release_store_create_conflict);
-release_check!(release_store_missing_release);
-release_check!(release_store_empty_project);
-release_check!(release_store_latest_and_listing);
-release_check!(release_store_ties);
-release_check!(release_store_invalid_cursor);
-release_check!(release_store_add_deployment);
-release_check!(release_store_recent_deployments);
-release_check!(release_store_deployment_fields_survive);
-release_check!(release_store_concurrent_deployments);
-release_check!(release_store_legacy_records);
+release_tracking::for_each_conformance_check!(image_check, release_check);
 
 /// Every check on one store, each on its own project: checks only touch
 /// their project, so running them side by side must not disturb them.
@@ -230,4 +213,23 @@ async fn debug_is_a_summary() {
         format!("{:?}", InMemoryImageStore::new()),
         "InMemoryImageStore { labels: 0, images: 0 }"
     );
+}
+
+/// `for_each_conformance_check!` names every public check of the module, so
+/// every test file that uses it runs them all.
+#[test]
+fn the_check_list_names_every_check() {
+    let mut listed: Vec<&str> = Vec::new();
+    macro_rules! record {
+        ($check:ident) => {
+            listed.push(stringify!($check));
+        };
+    }
+    release_tracking::for_each_conformance_check!(record, record);
+    let defined: Vec<&str> = include_str!("../src/conformance.rs")
+        .lines()
+        .filter_map(|line| line.strip_prefix("pub async fn "))
+        .filter_map(|rest| rest.split('(').next())
+        .collect();
+    assert_eq!(listed, defined);
 }
