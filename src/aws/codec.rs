@@ -274,4 +274,80 @@ mod tests {
         let value = json!({"a": [1, "x", null, true, {"b": 2.5}], "c": {}});
         assert_eq!(to_json(&from_json(&value), "").unwrap(), value);
     }
+
+    use proptest::prelude::*;
+
+    /// Any attribute value, nested a few levels, with garbage numbers too.
+    fn attribute() -> impl Strategy<Value = AttributeValue> {
+        let leaf = prop_oneof![
+            ".{0,12}".prop_map(AttributeValue::S),
+            "[-+0-9.eE]{0,8}|.{0,6}".prop_map(AttributeValue::N),
+            any::<bool>().prop_map(AttributeValue::Bool),
+            Just(AttributeValue::Null(true)),
+            proptest::collection::vec(".{0,6}", 0..3).prop_map(AttributeValue::Ss),
+            proptest::collection::vec("[0-9.]{0,4}", 0..3).prop_map(AttributeValue::Ns),
+            proptest::collection::vec(any::<u8>(), 0..4)
+                .prop_map(|b| AttributeValue::B(Blob::new(b))),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(AttributeValue::L),
+                proptest::collection::hash_map(".{0,8}", inner, 0..4).prop_map(AttributeValue::M),
+            ]
+        })
+    }
+
+    fn valid_item() -> Item {
+        [
+            ("release_id", s("r-1")),
+            ("project_id", s("storage")),
+            ("project_name", s("Storage")),
+            ("date_created", s("2019-07-10T10:44:02.272898")),
+            ("requested_by", s("arn:aws:iam::1:user/a")),
+            ("description", s("d")),
+            (
+                "images",
+                AttributeValue::M([("a".to_owned(), s("u"))].into_iter().collect()),
+            ),
+            ("deployments", AttributeValue::L(Vec::new())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// No item read from a table panics the decoder.
+        #[test]
+        fn arbitrary_items_never_panic(
+            item in proptest::collection::hash_map(".{0,10}", attribute(), 0..8),
+        ) {
+            let _ = decode_release(&item, "wellcome-releases-storage");
+        }
+
+        /// One attribute of a valid item replaced by anything: either still a
+        /// release, or an error that names that attribute (or a path in it).
+        #[test]
+        fn one_bad_attribute_is_named(
+            name in prop::sample::select(vec![
+                "release_id", "project_id", "date_created", "requested_by",
+                "images", "deployments", "last_date_deployed",
+            ]),
+            value in attribute(),
+        ) {
+            let mut item = valid_item();
+            item.insert(name.to_owned(), value);
+            if let Err(Error::InvalidRecord { attribute, record, .. }) =
+                decode_release(&item, "wellcome-releases-storage")
+            {
+                prop_assert!(record.contains("wellcome-releases-storage"), "{}", record);
+                prop_assert!(
+                    attribute.starts_with(name),
+                    "{} does not name {}", attribute, name
+                );
+            }
+        }
+    }
 }
