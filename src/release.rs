@@ -57,7 +57,8 @@ impl Timestamp {
         (self.0.assume_utc().unix_timestamp_nanos() / 1000) as i64
     }
 
-    /// This time plus `micros` microseconds (saturating at the range's end).
+    /// This time plus `micros` microseconds (negative goes back); unchanged
+    /// if the result would fall outside the years -9999 to 9999.
     pub fn add_micros(&self, micros: i64) -> Timestamp {
         let target = self.unix_micros().saturating_add(micros);
         Timestamp::from_unix_micros(target).unwrap_or(*self)
