@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::names::{EnvironmentId, ImageUri, Label, ProjectId, ReleaseId, ServiceId};
 use crate::release::{Deployment, DeploymentRecord, Release, Timestamp};
-use crate::store::{check_limit, Cursor, ImageStore, LabelImages, Page, PageRequest, ReleaseStore};
+use crate::store::{
+    check_limit, collect_deployments, keep_newest_deployments, Cursor, ImageStore, LabelImages,
+    Page, PageRequest, ReleaseStore,
+};
 
 /// Locks `mutex`, recovering the guard if another thread panicked while
 /// holding it. That is sound here because every mutation of the state is a
@@ -350,33 +353,16 @@ impl ReleaseStore for InMemoryReleaseStore {
         limit: usize,
     ) -> Result<Vec<DeploymentRecord>> {
         check_limit(limit)?;
-        let mut found: Vec<(Timestamp, ReleaseId, usize, Deployment)> = Vec::new();
+        let mut found = Vec::new();
         for release in lock(&self.releases)
             .get(project)
             .into_iter()
             .flat_map(BTreeMap::values)
         {
-            for (index, deployment) in release.deployments().iter().enumerate() {
-                if environment.is_none_or(|env| deployment.environment() == env) {
-                    found.push((
-                        deployment.date_created(),
-                        release.release_id().clone(),
-                        index,
-                        deployment.clone(),
-                    ));
-                }
-            }
+            collect_deployments(&mut found, release, environment);
         }
-        // Newest first: date, then release id, then later position.
-        found.sort_by(|a, b| (b.0, &b.1, b.2).cmp(&(a.0, &a.1, a.2)));
-        Ok(found
-            .into_iter()
-            .take(limit)
-            .map(|(_, release_id, _, deployment)| DeploymentRecord {
-                release_id,
-                deployment,
-            })
-            .collect())
+        keep_newest_deployments(&mut found, limit);
+        Ok(found.into_iter().map(|(_, record)| record).collect())
     }
 }
 

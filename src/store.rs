@@ -242,6 +242,44 @@ pub trait ReleaseStore: fmt::Debug + Send + Sync {
     ) -> Result<Vec<DeploymentRecord>>;
 }
 
+/// A deployment and its position in its release's list, as
+/// [`ReleaseStore::recent_deployments`] orders them.
+pub(crate) type RankedDeployment = (usize, DeploymentRecord);
+
+/// Adds `release`'s deployments (those to `environment`, if given) to
+/// `found`.
+pub(crate) fn collect_deployments(
+    found: &mut Vec<RankedDeployment>,
+    release: &Release,
+    environment: Option<&EnvironmentId>,
+) {
+    for (position, deployment) in release.deployments().iter().enumerate() {
+        if environment.is_none_or(|env| deployment.environment() == env) {
+            found.push((
+                position,
+                DeploymentRecord {
+                    release_id: release.release_id().clone(),
+                    deployment: deployment.clone(),
+                },
+            ));
+        }
+    }
+}
+
+/// Sorts `found` in the contract's order (newest date, then greater release
+/// id, then later position first) and keeps the first `limit`.
+pub(crate) fn keep_newest_deployments(found: &mut Vec<RankedDeployment>, limit: usize) {
+    let key = |(position, record): &RankedDeployment| {
+        (
+            record.deployment.date_created(),
+            record.release_id.clone(),
+            *position,
+        )
+    };
+    found.sort_by_cached_key(|ranked| std::cmp::Reverse(key(ranked)));
+    found.truncate(limit);
+}
+
 macro_rules! forward_image_store {
     ($($ty:ty),*) => {$(
         #[async_trait]

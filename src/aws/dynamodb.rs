@@ -25,7 +25,10 @@ use super::error::{backend, backend_message};
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::names::{EnvironmentId, ProjectId, ReleaseId};
 use crate::release::{Deployment, DeploymentRecord, Release, Timestamp};
-use crate::store::{check_limit, Cursor, Page, PageRequest, ReleaseStore, MAX_PAGE_SIZE};
+use crate::store::{
+    check_limit, collect_deployments, keep_newest_deployments, Cursor, Page, PageRequest,
+    ReleaseStore, MAX_PAGE_SIZE,
+};
 
 /// The hash key of the table.
 const RELEASE_ID: &str = "release_id";
@@ -845,8 +848,8 @@ impl ReleaseStore for DynamoDbReleaseStore {
                  (DynamoDB Query on {table} index {DEPLOYMENT_GSI})"
             )
         };
-        // (date, release id, position, record), newest first.
-        let mut held: Vec<(Timestamp, ReleaseId, usize, DeploymentRecord)> = Vec::new();
+        // Newest first, at most `limit`.
+        let mut held = Vec::new();
         let mut start: Option<Item> = None;
         let mut page_limit = limit + 1;
         loop {
@@ -868,23 +871,9 @@ impl ReleaseStore for DynamoDbReleaseStore {
                 if release.project_id() != project {
                     continue;
                 }
-                for (position, deployment) in release.deployments().iter().enumerate() {
-                    if environment.is_some_and(|env| deployment.environment() != env) {
-                        continue;
-                    }
-                    held.push((
-                        deployment.date_created(),
-                        release.release_id().clone(),
-                        position,
-                        DeploymentRecord {
-                            release_id: release.release_id().clone(),
-                            deployment: deployment.clone(),
-                        },
-                    ));
-                }
+                collect_deployments(&mut held, &release, environment);
             }
-            held.sort_by(|a, b| (b.0, &b.1, b.2).cmp(&(a.0, &a.1, a.2)));
-            held.truncate(limit);
+            keep_newest_deployments(&mut held, limit);
             let next = page.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
             let Some(next) = next else {
                 break;
@@ -893,7 +882,7 @@ impl ReleaseStore for DynamoDbReleaseStore {
             // `last_date_deployed`, which is at most the last one read.
             if held.len() == limit {
                 if let Some(last) = last_read {
-                    if last < held[limit - 1].0 {
+                    if last < held[limit - 1].1.deployment.date_created() {
                         break;
                     }
                 }
@@ -901,7 +890,7 @@ impl ReleaseStore for DynamoDbReleaseStore {
             start = Some(next);
             page_limit = page_limit.max(LATER_PAGE_LIMIT);
         }
-        Ok(held.into_iter().map(|(_, _, _, record)| record).collect())
+        Ok(held.into_iter().map(|(_, record)| record).collect())
     }
 }
 
