@@ -161,16 +161,14 @@ fn encode_cursor(project: &ProjectId, position: &Position) -> Cursor {
 }
 
 fn decode_cursor(project: &ProjectId, cursor: &Cursor) -> Result<Position> {
-    let invalid = |reason: &str| Error::InvalidCursor {
-        reason: reason.to_owned(),
+    let not_ours = || Error::InvalidCursor {
+        reason: "not a cursor of the DynamoDB release store".to_owned(),
     };
-    let bytes = unhex(cursor.as_str())
-        .ok_or_else(|| invalid("not a cursor of the DynamoDB release store"))?;
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|_| invalid("not a cursor of the DynamoDB release store"))?;
+    let bytes = unhex(cursor.as_str()).ok_or_else(not_ours)?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|_| not_ours())?;
     let field = |key: &str| value.get(key).and_then(Value::as_str);
     let (Some(p), Some(d), Some(r)) = (field("p"), field("d"), field("r")) else {
-        return Err(invalid("not a cursor of the DynamoDB release store"));
+        return Err(not_ours());
     };
     if p != project.as_str() {
         return Err(Error::InvalidCursor {
