@@ -108,7 +108,6 @@ impl ImageStore for SsmImageStore {
             format!("reading label {label} of project {project} (SSM GetParametersByPath {path})")
         };
         let mut images = BTreeMap::new();
-        let mut names: BTreeMap<ServiceId, String> = BTreeMap::new();
         let mut skipped = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -135,22 +134,15 @@ impl ImageStore for SsmImageStore {
                         continue;
                     }
                 };
-                if let Some(first) = names.get(&service) {
-                    // SSM names are unique, so this only happens if a page
-                    // repeats; never let two parameters share a service.
-                    if first != name {
-                        skipped.push(SkippedParameter {
-                            name: name.to_owned(),
-                            reason: format!(
-                                "service id `{service}` is already taken by parameter {first}"
-                            ),
-                        });
-                    }
+                // A service's parameter name is its only name (parsing
+                // checked it is exactly `label_path/service`), so two
+                // parameters never share a service; a repeat is the same
+                // parameter on a repeated page.
+                if images.contains_key(&service) {
                     continue;
                 }
                 match image_value(parameter) {
                     Ok(image) => {
-                        names.insert(service.clone(), name.to_owned());
                         images.insert(service, image);
                     }
                     Err((_, reason)) => skipped.push(SkippedParameter {
