@@ -269,15 +269,27 @@ pub(crate) fn collect_deployments(
 /// Sorts `found` in the contract's order (newest date, then greater release
 /// id, then later position first) and keeps the first `limit`.
 pub(crate) fn keep_newest_deployments(found: &mut Vec<RankedDeployment>, limit: usize) {
-    let key = |(position, record): &RankedDeployment| {
+    fn key(
+        (position, record): &RankedDeployment,
+    ) -> (crate::release::Timestamp, &ReleaseId, usize) {
         (
             record.deployment.date_created(),
-            record.release_id.clone(),
+            &record.release_id,
             *position,
         )
-    };
-    found.sort_by_cached_key(|ranked| std::cmp::Reverse(key(ranked)));
-    found.truncate(limit);
+    }
+    let newest_first = |a: &RankedDeployment, b: &RankedDeployment| key(b).cmp(&key(a));
+    // Keys are unique (release id and position), so stability is moot; pick
+    // the newest `limit` in linear time before sorting only those.
+    if limit == 0 {
+        found.clear();
+        return;
+    }
+    if found.len() > limit {
+        found.select_nth_unstable_by(limit - 1, newest_first);
+        found.truncate(limit);
+    }
+    found.sort_unstable_by(newest_first);
 }
 
 macro_rules! forward_image_store {
