@@ -116,7 +116,9 @@ fn workflows(c: &mut Criterion) {
     rt.block_on(async {
         for i in 0..95 {
             let service: ServiceId = format!("service-{i:03}").parse().expect("id");
-            let image = format!("ecr/service-{i:03}:1").parse().expect("uri");
+            let image = format!("ecr.example.com/service-{i:03}:1")
+                .parse()
+                .expect("uri");
             tracker
                 .publish(&Label::latest(), &service, &image)
                 .await
@@ -145,7 +147,7 @@ fn workflows(c: &mut Criterion) {
             let mut images = std::collections::BTreeMap::new();
             images.insert(
                 "a".parse().expect("id"),
-                ImageEntry::Uri("ecr/a:1".parse().expect("uri")),
+                ImageEntry::Uri("ecr.example.com/a:1".parse().expect("uri")),
             );
             let release = Release::new(NewRelease {
                 release_id: format!("release-{i:04}").parse().expect("id"),

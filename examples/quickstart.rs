@@ -94,13 +94,12 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     print_release(&second);
 
-    println!("\n{}", tracker.plan(&ReleaseRef::Latest, "stage").await?);
+    // Plan once, show it, and execute exactly that plan: the release shown
+    // is the release deployed, even if `latest` moves in between.
+    let plan = tracker.plan(&ReleaseRef::Latest, "stage").await?;
+    println!("\n{plan}");
     tracker
-        .deploy(
-            &ReleaseRef::Latest,
-            "stage",
-            "Roll out the bag-register fix",
-        )
+        .execute(plan, "Roll out the bag-register fix")
         .await?;
 
     let diff = tracker
@@ -109,7 +108,7 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("diff {diff}");
 
     println!("history of stage, newest first:");
-    for record in tracker.history(Some("stage"), 10).await? {
+    for record in tracker.history(Some("stage"), 10).await?.records {
         let d = &record.deployment;
         println!(
             "  {}  {}  by {:<10}  {}",
@@ -119,8 +118,7 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
             d.description()
         );
     }
-    let current = tracker.current("stage").await?;
-    if let Some(current) = current {
+    if let Some(current) = tracker.current("stage").await?.current {
         println!(
             "\nstage runs {} (label matches the release: {})",
             current.release.release_id(),

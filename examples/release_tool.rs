@@ -19,8 +19,9 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use release_tracking::aws::{AwsSettings, DynamoDbReleaseStore, SsmImageStore, StsRequester};
 use release_tracking::{
-    ImageSource, ImageUri, Label, Manifest, PageRequest, PrepareRequest, Release, ReleaseRef,
-    ReleaseTracker, Requester, RequesterSource, ServiceId, UpdateRequest,
+    CurrentDeployment, ImageSource, ImageUri, Label, Manifest, PageRequest, PrepareRequest,
+    RecordShape, Release, ReleaseRef, ReleaseTracker, Requester, RequesterSource, ServiceId,
+    ShapePolicy, UpdateRequest, Warning,
 };
 
 /// Track releases of container images and deploy them to environments.
@@ -45,9 +46,38 @@ pub struct Cli {
     /// Record this requester instead of asking STS who the caller is.
     #[arg(long)]
     pub requester: Option<String>,
+    /// The shape of new records: `follow` the table (default), or always
+    /// `weco-deploy-4` (strings), `weco-deploy-2` (environment maps) or
+    /// `release-tooling` (requester and environment maps).
+    #[arg(long, value_enum, default_value_t = ShapeArg::Follow)]
+    pub record_shape: ShapeArg,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--record-shape`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShapeArg {
+    /// Never introduce a shape the table's readers have not seen.
+    Follow,
+    /// Requester and environment as strings (weco-deploy 4.0+).
+    WecoDeploy4,
+    /// Requester string, environment map (weco-deploy 2.0 to 3.3).
+    WecoDeploy2,
+    /// Requester and environment maps (release_tooling, weco-deploy 1.x).
+    ReleaseTooling,
+}
+
+impl From<ShapeArg> for ShapePolicy {
+    fn from(arg: ShapeArg) -> ShapePolicy {
+        match arg {
+            ShapeArg::Follow => ShapePolicy::Follow,
+            ShapeArg::WecoDeploy4 => ShapePolicy::Always(RecordShape::WecoDeploy4),
+            ShapeArg::WecoDeploy2 => ShapePolicy::Always(RecordShape::WecoDeploy2),
+            ShapeArg::ReleaseTooling => ShapePolicy::Always(RecordShape::ReleaseTooling),
+        }
+    }
 }
 
 /// The commands.
@@ -184,6 +214,38 @@ fn print_release(out: &mut dyn Write, release: &Release) -> std::io::Result<()> 
     Ok(())
 }
 
+fn print_current(
+    out: &mut dyn Write,
+    environment: &str,
+    current: Option<CurrentDeployment>,
+) -> std::io::Result<()> {
+    match current {
+        None => writeln!(out, "{environment}: nothing deployed yet"),
+        Some(current) => {
+            writeln!(
+                out,
+                "{environment}: release {} deployed {} by {}",
+                current.release.release_id(),
+                current.deployment.date_created(),
+                current.deployment.requested_by()
+            )?;
+            if current.label_matches() {
+                writeln!(out, "the label matches the release")
+            } else {
+                let drifted: Vec<_> = current.drifted.iter().map(|s| s.as_str()).collect();
+                writeln!(out, "drifted since: {}", drifted.join(", "))
+            }
+        }
+    }
+}
+
+/// Prints what an operation passed over, so it is never silent.
+fn warn(warnings: &[Warning]) {
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
 fn parse_override(text: &str) -> Result<(ServiceId, ImageSource), Box<dyn StdError>> {
     let (service, source) = text
         .split_once('=')
@@ -224,7 +286,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
         Some(principal) => Arc::new(Requester::new(principal)),
         None => Arc::new(StsRequester::new(&config)),
     };
-    let tool: Tool = ReleaseTracker::new(project, SsmImageStore::new(&config), releases, requester);
+    let tool: Tool = ReleaseTracker::new(project, SsmImageStore::new(&config), releases, requester)
+        .with_record_shape(cli.record_shape.into());
     match cli.command {
         Command::Provision => {}
         Command::Publish {
@@ -249,9 +312,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
                 request = request.description(description);
             }
             let prepared = tool.prepare(request).await?;
-            for skipped in &prepared.skipped {
-                eprintln!("warning: {skipped}");
-            }
+            warn(&prepared.warnings);
             print_release(out, &prepared.release)?;
         }
         Command::Update {
@@ -264,7 +325,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
             if let Some(description) = description {
                 request = request.description(description);
             }
-            print_release(out, &tool.update(request).await?.release)?;
+            let prepared = tool.update(request).await?;
+            warn(&prepared.warnings);
+            print_release(out, &prepared.release)?;
         }
         Command::Deploy {
             release,
@@ -272,10 +335,13 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
             description,
             dry_run,
         } => {
+            // One plan, shown and then executed as shown: the release is
+            // read once and the label once.
             let plan = tool.plan(&release, &environment).await?;
+            warn(&plan.warnings);
             write!(out, "{plan}")?;
             if !dry_run {
-                let deployed = tool.deploy(&release, &environment, &description).await?;
+                let deployed = tool.execute(plan, &description).await?;
                 writeln!(
                     out,
                     "deployed {} to {environment}: {} written, {} unchanged",
@@ -297,6 +363,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
             let (prepared, deployed) = tool
                 .release_deploy(request, &environment, description.as_deref().unwrap_or(""))
                 .await?;
+            warn(&prepared.warnings);
+            warn(&deployed.warnings);
             print_release(out, &deployed.release)?;
             writeln!(
                 out,
@@ -306,7 +374,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
             )?;
         }
         Command::ShowRelease { release, json } => {
-            let release = tool.release(&release).await?;
+            let resolved = tool.release(&release).await?;
+            warn(&resolved.warnings);
+            let release = resolved.release;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&release.to_json())?)?;
             } else {
@@ -319,6 +389,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
                 page = page.after(release_tracking::Cursor::new(cursor));
             }
             let page = tool.releases(&page).await?;
+            for skipped in &page.skipped {
+                eprintln!("warning: {skipped}");
+            }
             for release in &page.items {
                 writeln!(
                     out,
@@ -333,27 +406,22 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
                 writeln!(out, "more: --after '{next}'")?;
             }
         }
-        Command::Diff { from, to } => write!(out, "{}", tool.diff(&from, &to).await?)?,
-        Command::Current { environment } => match tool.current(&environment).await? {
-            None => writeln!(out, "{environment}: nothing deployed yet")?,
-            Some(current) => {
-                writeln!(
-                    out,
-                    "{environment}: release {} deployed {} by {}",
-                    current.release.release_id(),
-                    current.deployment.date_created(),
-                    current.deployment.requested_by()
-                )?;
-                if current.label_matches() {
-                    writeln!(out, "the label matches the release")?;
-                } else {
-                    let drifted: Vec<_> = current.drifted.iter().map(|s| s.as_str()).collect();
-                    writeln!(out, "drifted since: {}", drifted.join(", "))?;
-                }
-            }
-        },
+        Command::Diff { from, to } => {
+            let diff = tool.diff(&from, &to).await?;
+            warn(&diff.warnings);
+            write!(out, "{diff}")?
+        }
+        Command::Current { environment } => {
+            let status = tool.current(&environment).await?;
+            warn(&status.warnings);
+            print_current(out, &environment, status.current)?;
+        }
         Command::History { environment, limit } => {
-            for record in tool.history(environment.as_deref(), limit).await? {
+            let history = tool.history(environment.as_deref(), limit).await?;
+            for skipped in &history.skipped {
+                eprintln!("warning: {skipped}");
+            }
+            for record in history.records {
                 let d = &record.deployment;
                 writeln!(
                     out,

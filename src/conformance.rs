@@ -250,7 +250,7 @@ async fn walk(store: &dyn ReleaseStore, project: &ProjectId, limit: usize) -> Ve
     let mut pages = Vec::new();
     // A correct store needs at most one page per release plus one.
     for _ in 0..=100 {
-        let Page { items, next } = must(
+        let Page { items, next, .. } = must(
             store.list_releases(project, &request).await,
             format_args!("list_releases({project}, {request:?})"),
         );
@@ -490,7 +490,7 @@ pub async fn release_store_create_and_get(store: &dyn ReleaseStore, project: &Pr
         Some(&release),
         "conformance: release() must return the release exactly as created"
     );
-    let latest = must(store.latest_release(project).await, "latest_release");
+    let latest = must(store.latest_release(project).await, "latest_release").release;
     assert_eq!(
         latest.as_ref(),
         Some(&release),
@@ -591,7 +591,7 @@ pub async fn release_store_missing_release(store: &dyn ReleaseStore, project: &P
         None,
         "conformance: add_deployment on a missing release must not create it"
     );
-    let latest = must(store.latest_release(project).await, "latest_release");
+    let latest = must(store.latest_release(project).await, "latest_release").release;
     assert_eq!(
         latest, None,
         "conformance: add_deployment on a missing release must not create a release"
@@ -599,7 +599,8 @@ pub async fn release_store_missing_release(store: &dyn ReleaseStore, project: &P
     let recent = must(
         store.recent_deployments(project, None, 10).await,
         "recent_deployments",
-    );
+    )
+    .records;
     assert!(
         recent.is_empty(),
         "conformance: a failed add_deployment must not record a deployment, found {recent:?}"
@@ -609,7 +610,7 @@ pub async fn release_store_missing_release(store: &dyn ReleaseStore, project: &P
 /// A project without releases: no latest release, an empty first page that
 /// ends the listing, no deployments.
 pub async fn release_store_empty_project(store: &dyn ReleaseStore, project: &ProjectId) {
-    let latest = must(store.latest_release(project).await, "latest_release");
+    let latest = must(store.latest_release(project).await, "latest_release").release;
     assert_eq!(
         latest, None,
         "conformance: a project without releases has no latest release"
@@ -631,7 +632,8 @@ pub async fn release_store_empty_project(store: &dyn ReleaseStore, project: &Pro
     let recent = must(
         store.recent_deployments(project, None, 10).await,
         "recent_deployments (empty project)",
-    );
+    )
+    .records;
     assert!(
         recent.is_empty(),
         "conformance: an empty project has no deployments, found {recent:?}"
@@ -659,7 +661,7 @@ pub async fn release_store_latest_and_listing(store: &dyn ReleaseStore, project:
     }
     let newest_first: Vec<Release> = releases.iter().rev().cloned().collect();
 
-    let latest = must(store.latest_release(project).await, "latest_release");
+    let latest = must(store.latest_release(project).await, "latest_release").release;
     assert_eq!(
         latest.as_ref().map(Release::release_id),
         Some(newest_first[0].release_id()),
@@ -717,7 +719,7 @@ pub async fn release_store_ties(store: &dyn ReleaseStore, project: &ProjectId) {
         create(store, release).await;
     }
 
-    let latest = must(store.latest_release(project).await, "latest_release");
+    let latest = must(store.latest_release(project).await, "latest_release").release;
     assert_eq!(
         latest.as_ref().map(|r| r.release_id().as_str()),
         Some("tie-b"),
@@ -855,6 +857,7 @@ pub async fn release_store_recent_deployments(store: &dyn ReleaseStore, project:
             store.recent_deployments(project, env.as_ref(), limit).await,
             format_args!("recent_deployments({project}, {environment:?}, {limit})"),
         )
+        .records
     };
 
     let all = recent(None, 100).await;
@@ -908,9 +911,9 @@ pub async fn release_store_recent_deployments(store: &dyn ReleaseStore, project:
                 "conformance: recent_deployments with limit {limit} must fail with \
                  InvalidArgument(limit), got: {other}"
             ),
-            Ok(records) => panic!(
+            Ok(found) => panic!(
                 "conformance: recent_deployments accepted limit {limit} and returned {} records",
-                records.len()
+                found.records.len()
             ),
         }
     }

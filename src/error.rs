@@ -245,20 +245,43 @@ pub enum Error {
         release: ReleaseId,
     },
 
-    /// Some images of a release are not single image URIs (legacy records
-    /// hold `null` or a set of tags), so it cannot be written to a label.
-    /// Nothing was written.
+    /// Some images of a release are not full image references that
+    /// Terraform can use (legacy records hold `null`, a set of tags, or a
+    /// bare tag the manifest cannot resolve), so it cannot be written to an
+    /// environment's label. Nothing was written.
     #[error(
-        "project `{project}`: release `{release}` cannot be deployed: services {} have no single image URI \
-         (make a new release with `update` to fill them)", Names(services)
+        "project `{project}`: release `{release}` cannot be deployed: services {} have no full image \
+         reference (registry/repository:tag or …@sha256:digest); {fix}", Names(services)
     )]
     UndeployableRelease {
         /// The project.
         project: ProjectId,
         /// The release.
         release: ReleaseId,
-        /// The services without a single URI.
+        /// The services without a full image reference.
         services: Vec<ServiceId>,
+        /// What is wrong with them and how to fix it.
+        fix: String,
+    },
+
+    /// Parameters at an environment's label that a deploy would overwrite
+    /// are not plain `String` parameters (a `SecureString` or `StringList`
+    /// where Terraform reads an image). Nothing was written.
+    #[error(
+        "project `{project}`: cannot deploy release `{release}` to `{environment}`: parameters {} \
+         are not plain String parameters; change or delete them by hand, then deploy again. \
+         Nothing was written",
+        Names(parameters)
+    )]
+    ConflictingParameters {
+        /// The project.
+        project: ProjectId,
+        /// The release.
+        release: ReleaseId,
+        /// The environment.
+        environment: EnvironmentId,
+        /// The full names of the parameters in the way.
+        parameters: Vec<String>,
     },
 
     /// Writing a release's images to an environment's label failed part-way.

@@ -49,7 +49,7 @@
 //! );
 //!
 //! // What CI does after each build:
-//! tracker.publish(&Label::latest(), &"archivist".parse()?, &"archivist:ref.3f2a9c1".parse()?).await?;
+//! tracker.publish(&Label::latest(), &"archivist".parse()?, &"123456789012.dkr.ecr.eu-west-1.amazonaws.com/storage/archivist:ref.3f2a9c1".parse()?).await?;
 //!
 //! // Freeze `latest` into a release and deploy it.
 //! let release = tracker.prepare(PrepareRequest::latest().description("weekly")).await?.release;
@@ -57,7 +57,7 @@
 //! assert_eq!(deployed.release.release_id(), release.release_id());
 //!
 //! // Where is it now, and who put it there?
-//! let current = tracker.current("stage").await?.expect("deployed");
+//! let current = tracker.current("stage").await?.current.expect("deployed");
 //! assert!(current.label_matches());
 //! assert_eq!(current.deployment.requested_by().display_name(), "build-42");
 //!
@@ -121,6 +121,7 @@ pub mod aws;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod error;
+mod image_ref;
 pub mod manifest;
 pub mod memory;
 pub mod names;
@@ -136,17 +137,17 @@ pub use names::{
     ServiceId,
 };
 pub use release::{
-    Deployment, DeploymentEnvironment, DeploymentRecord, ImageEntry, NewRelease, Release,
-    Requester, Timestamp,
+    Deployment, DeploymentEnvironment, DeploymentRecord, ImageEntry, NewRelease, RecordShape,
+    Release, Requester, Timestamp,
 };
 pub use store::{
-    Cursor, ImageStore, LabelImages, Page, PageRequest, ReleaseStore, RequesterSource,
-    SkippedParameter,
+    Cursor, ImageStore, LabelImages, LatestRelease, Page, PageRequest, RecentDeployments,
+    ReleaseStore, RequesterSource, SkippedParameter, SkippedRecord,
 };
 pub use tracker::{
-    Clock, CurrentDeployment, DeployPlan, Deployed, IdGenerator, ImageChange, ImageSource,
-    PlannedWrite, PrepareRequest, Prepared, RandomIds, ReleaseDiff, ReleaseTracker, SystemClock,
-    UpdateRequest,
+    Clock, CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, IdGenerator, ImageChange,
+    ImageSource, PlannedWrite, PrepareRequest, Prepared, RandomIds, ReleaseDiff, ReleaseTracker,
+    Resolved, ShapePolicy, SystemClock, UpdateRequest, Warning,
 };
 
 /// The README's examples, compiled as doc tests (one uses the AWS stores).

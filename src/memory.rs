@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::names::{EnvironmentId, ImageUri, Label, ProjectId, ReleaseId, ServiceId};
-use crate::release::{Deployment, DeploymentRecord, Release, Timestamp};
+use crate::release::{Deployment, Release, Timestamp};
 use crate::store::{
     check_limit, collect_deployments, keep_newest_deployments, Cursor, ImageStore, LabelImages,
-    Page, PageRequest, ReleaseStore,
+    LatestRelease, Page, PageRequest, RecentDeployments, ReleaseStore, SkippedRecord,
 };
 
 /// Locks `mutex`, recovering the guard if another thread panicked while
@@ -131,6 +131,24 @@ impl ImageStore for InMemoryImageStore {
 
 type Releases = HashMap<ProjectId, BTreeMap<ReleaseId, Release>>;
 
+/// A record stored with [`InMemoryReleaseStore::insert_record`] that does not
+/// decode: kept, as a table keeps it, and passed over by listings.
+#[derive(Clone, Debug)]
+struct Unreadable {
+    /// `date_created` as stored, if it is a string (else, as in a DynamoDB
+    /// index keyed on it, the record is in no release listing).
+    date_created: Option<String>,
+    /// `last_date_deployed` as stored, if it is a string.
+    last_date_deployed: Option<String>,
+    skipped: SkippedRecord,
+}
+
+type UnreadableRecords = HashMap<ProjectId, BTreeMap<String, Unreadable>>;
+
+/// A listing position compared as the stored text: canonical timestamps
+/// sort as their times do.
+type TextPosition<'a> = (&'a str, &'a str);
+
 /// A [`ReleaseStore`] held in memory: releases by project and release id.
 ///
 /// Clones share the same releases. Listings sort on every call, which is
@@ -174,7 +192,7 @@ type Releases = HashMap<ProjectId, BTreeMap<ReleaseId, Release>>;
 /// let deployment = Deployment::new(stage, deployed_at, requester, "to stage");
 /// let updated = store.add_deployment(&project, release.release_id(), &deployment).await?;
 /// assert_eq!(updated.last_date_deployed(), Some(deployed_at));
-/// assert_eq!(store.latest_release(&project).await?, Some(updated));
+/// assert_eq!(store.latest_release(&project).await?.release, Some(updated));
 /// # Ok(())
 /// # })
 /// # }
@@ -182,12 +200,93 @@ type Releases = HashMap<ProjectId, BTreeMap<ReleaseId, Release>>;
 #[derive(Clone, Default)]
 pub struct InMemoryReleaseStore {
     releases: Arc<Mutex<Releases>>,
+    // Locked after `releases` whenever both are held.
+    unreadable: Arc<Mutex<UnreadableRecords>>,
 }
 
 impl InMemoryReleaseStore {
     /// An empty store.
     pub fn new() -> InMemoryReleaseStore {
         InMemoryReleaseStore::default()
+    }
+
+    /// Stores a record as given, replacing any with its `release_id`, the
+    /// way an unconditional `PutItem` would: for tests of records other
+    /// tools wrote, including ones this crate cannot decode. A record that
+    /// decodes is stored as its [`Release`]; one that does not is kept as a
+    /// table would keep it: [`release`](ReleaseStore::release) fails with
+    /// [`Error::InvalidRecord`] and listings report it in their `skipped`.
+    ///
+    /// Fails with [`Error::InvalidArgument`] if `record` is not an object
+    /// with string `release_id` and `project_id` (the table's key and the
+    /// indexes' partition key).
+    pub fn insert_record(&self, record: serde_json::Value) -> Result<()> {
+        let key = |name: &str| match record.get(name) {
+            Some(serde_json::Value::String(text)) => Ok(text.clone()),
+            _ => Err(Error::InvalidArgument {
+                argument: "record",
+                reason: format!("must be an object with a string `{name}`"),
+            }),
+        };
+        let id_text = key("release_id")?;
+        let project = ProjectId::new(key("project_id")?)?;
+        let text = |name: &str| record.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let (date_created, last_date_deployed) = (text("date_created"), text("last_date_deployed"));
+        let name = format!("release {id_text} in the in-memory store");
+        let decoded = Release::from_json(record, &name);
+        let mut releases = lock(&self.releases);
+        let mut unreadable = lock(&self.unreadable);
+        let readable = releases.entry(project.clone()).or_default();
+        let unreadable = unreadable.entry(project).or_default();
+        if let Ok(id) = ReleaseId::new(id_text.as_str()) {
+            readable.remove(&id);
+        }
+        unreadable.remove(&id_text);
+        match decoded {
+            Ok(release) => {
+                readable.insert(release.release_id().clone(), release);
+            }
+            Err(error) => {
+                let skipped = SkippedRecord::from_error(&error, Some(&id_text)).ok_or(error)?;
+                unreadable.insert(
+                    id_text,
+                    Unreadable {
+                        date_created,
+                        last_date_deployed,
+                        skipped,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The project's unreadable records listed by `date_created` (or by
+    /// `last_date_deployed` when `deployed`) that `keep` accepts.
+    fn skipped_where(
+        &self,
+        project: &ProjectId,
+        deployed: bool,
+        keep: impl Fn(TextPosition<'_>) -> bool,
+    ) -> Vec<SkippedRecord> {
+        let unreadable = lock(&self.unreadable);
+        let Some(records) = unreadable.get(project) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(TextPosition<'_>, &SkippedRecord)> = records
+            .iter()
+            .filter_map(|(id, record)| {
+                let date = if deployed {
+                    record.last_date_deployed.as_deref()
+                } else {
+                    record.date_created.as_deref()
+                }?;
+                Some(((date, id.as_str()), &record.skipped))
+            })
+            .filter(|(position, _)| keep(*position))
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.into_iter().map(|(_, s)| s.clone()).collect()
     }
 
     /// The project's releases, newest first.
@@ -212,6 +311,15 @@ impl fmt::Debug for InMemoryReleaseStore {
                 &releases.values().map(BTreeMap::len).sum::<usize>(),
             )
             .finish()
+    }
+}
+
+/// The error reading an unreadable record by id gives.
+fn invalid_record(skipped: &SkippedRecord) -> Error {
+    Error::InvalidRecord {
+        record: skipped.record.clone(),
+        attribute: skipped.attribute.clone(),
+        message: skipped.message.clone(),
     }
 }
 
@@ -263,6 +371,15 @@ impl ReleaseStore for InMemoryReleaseStore {
 
         let new = release.clone();
         let mut releases = lock(&self.releases);
+        let taken_by_unreadable = lock(&self.unreadable)
+            .get(release.project_id())
+            .is_some_and(|records| records.contains_key(release.release_id().as_str()));
+        if taken_by_unreadable {
+            return Err(Error::ReleaseAlreadyExists {
+                project: release.project_id().clone(),
+                release: release.release_id().clone(),
+            });
+        }
         match releases
             .entry(release.project_id().clone())
             .or_default()
@@ -280,21 +397,35 @@ impl ReleaseStore for InMemoryReleaseStore {
     }
 
     async fn release(&self, project: &ProjectId, id: &ReleaseId) -> Result<Option<Release>> {
+        if let Some(record) = lock(&self.unreadable)
+            .get(project)
+            .and_then(|records| records.get(id.as_str()))
+        {
+            return Err(invalid_record(&record.skipped));
+        }
         Ok(lock(&self.releases)
             .get(project)
             .and_then(|releases| releases.get(id))
             .cloned())
     }
 
-    async fn latest_release(&self, project: &ProjectId) -> Result<Option<Release>> {
-        Ok(lock(&self.releases)
+    async fn latest_release(&self, project: &ProjectId) -> Result<LatestRelease> {
+        let release = lock(&self.releases)
             .get(project)
             .and_then(|releases| {
                 releases
                     .values()
                     .max_by(|a, b| position(a).cmp(&position(b)))
             })
-            .cloned())
+            .cloned();
+        let newest = release
+            .as_ref()
+            .map(|r| (r.date_created().to_string(), r.release_id().clone()));
+        let skipped = self.skipped_where(project, false, |at| match &newest {
+            Some((date, id)) => at > (date.as_str(), id.as_str()),
+            None => true,
+        });
+        Ok(LatestRelease { release, skipped })
     }
 
     async fn list_releases(
@@ -319,7 +450,27 @@ impl ReleaseStore for InMemoryReleaseStore {
             (Some(_), Some(last)) => Some(CursorPosition::encode(last)),
             _ => None,
         };
-        Ok(Page { items, next })
+        // Unreadable records between the previous page's end and this one's.
+        let upper = after.map(|a| (a.date_created.to_string(), a.release_id));
+        let lower = match (&next, items.last()) {
+            (Some(_), Some(last)) => {
+                Some((last.date_created().to_string(), last.release_id().clone()))
+            }
+            _ => None,
+        };
+        let skipped = self.skipped_where(project, false, |at| {
+            upper
+                .as_ref()
+                .is_none_or(|(date, id)| at < (date.as_str(), id.as_str()))
+                && lower
+                    .as_ref()
+                    .is_none_or(|(date, id)| at > (date.as_str(), id.as_str()))
+        });
+        Ok(Page {
+            items,
+            next,
+            skipped,
+        })
     }
 
     async fn add_deployment(
@@ -329,6 +480,12 @@ impl ReleaseStore for InMemoryReleaseStore {
         deployment: &Deployment,
     ) -> Result<Release> {
         let mut releases = lock(&self.releases);
+        if let Some(record) = lock(&self.unreadable)
+            .get(project)
+            .and_then(|records| records.get(id.as_str()))
+        {
+            return Err(invalid_record(&record.skipped));
+        }
         let Some(stored) = releases
             .get_mut(project)
             .and_then(|releases| releases.get_mut(id))
@@ -351,7 +508,7 @@ impl ReleaseStore for InMemoryReleaseStore {
         project: &ProjectId,
         environment: Option<&EnvironmentId>,
         limit: usize,
-    ) -> Result<Vec<DeploymentRecord>> {
+    ) -> Result<RecentDeployments> {
         check_limit(limit)?;
         let mut found = Vec::new();
         for release in lock(&self.releases)
@@ -362,7 +519,21 @@ impl ReleaseStore for InMemoryReleaseStore {
             collect_deployments(&mut found, release, environment);
         }
         keep_newest_deployments(&mut found, limit);
-        Ok(found.into_iter().map(|(_, record)| record).collect())
+        // A full list ends at its oldest deployment; an unreadable record
+        // last deployed before that could not have changed it.
+        let oldest = match found.last() {
+            Some((_, record)) if found.len() == limit => {
+                Some(record.deployment.date_created().to_string())
+            }
+            _ => None,
+        };
+        let skipped = self.skipped_where(project, true, |(date, _)| {
+            oldest.as_deref().is_none_or(|oldest| date >= oldest)
+        });
+        Ok(RecentDeployments {
+            records: found.into_iter().map(|(_, record)| record).collect(),
+            skipped,
+        })
     }
 }
 
@@ -433,7 +604,12 @@ mod tests {
                 .create_release(&release(&project, "r1", t))
                 .await
                 .unwrap();
-            assert!(store.latest_release(&project).await.unwrap().is_some());
+            assert!(store
+                .latest_release(&project)
+                .await
+                .unwrap()
+                .release
+                .is_some());
         });
         assert!(format!("{store:?}").contains("releases: 1"));
     }

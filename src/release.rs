@@ -391,6 +391,87 @@ impl<'de> Deserialize<'de> for DeploymentEnvironment {
     }
 }
 
+/// The shape of a record's `requested_by` and of its deployments'
+/// `environment`, by the tool generation that wrote it.
+///
+/// Readers of a shared table expect the shapes they have seen there:
+/// `release_tooling`'s `show-deployments` crashes on a deployment whose
+/// `environment` is a string, while `weco-deploy` 4.1.6 reads every shape.
+/// See [`ReleaseTracker::with_record_shape`](crate::ReleaseTracker::with_record_shape).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecordShape {
+    /// `release_tooling` and weco-deploy 1.x: `requested_by` is a map
+    /// `{id, name}` and a deployment's `environment` is a map `{id, name}`.
+    ReleaseTooling,
+    /// weco-deploy 2.0 to 3.3: `requested_by` is the caller's ARN string and
+    /// `environment` a map `{id, name}`.
+    WecoDeploy2,
+    /// weco-deploy 4.0 and later (the current shape): both are strings.
+    #[default]
+    WecoDeploy4,
+}
+
+impl RecordShape {
+    /// The shape of `release`'s newest deployment, or, if it has none, the
+    /// shape its own `requested_by` implies (a map is the oldest shape; a
+    /// string, the current one).
+    pub fn of_release(release: &Release) -> RecordShape {
+        match release.deployments().last() {
+            Some(deployment) => match (&deployment.requested_by, &deployment.environment) {
+                (Requester::Legacy { .. }, _) => RecordShape::ReleaseTooling,
+                (_, DeploymentEnvironment::Legacy { .. }) => RecordShape::WecoDeploy2,
+                _ => RecordShape::WecoDeploy4,
+            },
+            None => match release.requested_by() {
+                Requester::Legacy { .. } => RecordShape::ReleaseTooling,
+                Requester::Principal(_) => RecordShape::WecoDeploy4,
+            },
+        }
+    }
+
+    /// `requester` in this shape's form (a map holds the principal as `id`
+    /// and its display name as `name`).
+    pub fn requester(self, requester: &Requester) -> Requester {
+        match (self, requester) {
+            (RecordShape::ReleaseTooling, Requester::Principal(principal)) => Requester::Legacy {
+                id: principal.clone(),
+                name: requester.display_name().to_owned(),
+            },
+            (RecordShape::WecoDeploy2 | RecordShape::WecoDeploy4, Requester::Legacy { id, .. }) => {
+                Requester::Principal(id.clone())
+            }
+            _ => requester.clone(),
+        }
+    }
+
+    /// `environment` in this shape's form: the id, or the map `{id, name}`
+    /// (only these two keys, so that no reader meets a number or a set that
+    /// it cannot print).
+    pub fn environment(self, environment: &crate::Environment) -> DeploymentEnvironment {
+        match self {
+            RecordShape::WecoDeploy4 => DeploymentEnvironment::Id(environment.id().clone()),
+            RecordShape::ReleaseTooling | RecordShape::WecoDeploy2 => {
+                DeploymentEnvironment::Legacy {
+                    id: environment.id().clone(),
+                    name: Some(environment.name().to_owned()),
+                    extra: Map::new(),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for RecordShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecordShape::ReleaseTooling => "release_tooling (requester and environment as maps)",
+            RecordShape::WecoDeploy2 => "weco-deploy 2 (requester string, environment map)",
+            RecordShape::WecoDeploy4 => "weco-deploy 4 (requester and environment as strings)",
+        })
+    }
+}
+
 /// One deployment of a release to an environment: who, when, why.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 pub struct Deployment {
@@ -417,6 +498,24 @@ impl Deployment {
             description: description.into(),
             environment: DeploymentEnvironment::Id(environment),
             requested_by,
+            extra: Map::new(),
+        }
+    }
+
+    /// A deployment to `environment` in `shape`: the requester and the
+    /// environment written as that generation of tools wrote them.
+    pub fn in_shape(
+        shape: RecordShape,
+        environment: &crate::Environment,
+        date_created: Timestamp,
+        requested_by: &Requester,
+        description: impl Into<String>,
+    ) -> Deployment {
+        Deployment {
+            date_created,
+            description: description.into(),
+            environment: shape.environment(environment),
+            requested_by: shape.requester(requested_by),
             extra: Map::new(),
         }
     }
@@ -692,13 +791,30 @@ pub(crate) fn decode_record<T: serde::de::DeserializeOwned>(
     record: &str,
 ) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let attribute = e.path().to_string();
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
         Error::InvalidRecord {
             record: record.to_owned(),
-            attribute,
-            message: e.into_inner().to_string(),
+            attribute: attribute_path(&path, &message),
+            message,
         }
     })
+}
+
+/// The attribute a decoding error is about. serde reports a missing field
+/// at the path of the map that lacks it (`.` for the record itself), so
+/// the field's name is appended: `requested_by`, `deployments[0].environment`.
+fn attribute_path(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field);
+    match (path, missing) {
+        (".", Some(field)) => field.to_owned(),
+        (_, Some(field)) => format!("{path}.{field}"),
+        (".", None) => "(the record itself)".to_owned(),
+        (_, None) => path.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -771,5 +887,32 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("release r1"), "{text}");
         assert!(text.contains("deployments[0].environment"), "{text}");
+    }
+
+    #[test]
+    fn a_missing_field_is_named_not_dotted() {
+        // The hand-made item weco-deploy 4.1.6 needs on an empty table.
+        let err = Release::from_json(
+            json!({"release_id": "r1", "project_id": "p", "date_created": "2019-07-10T10:44:02", "images": {}}),
+            "release r1",
+        )
+        .unwrap_err();
+        match err {
+            Error::InvalidRecord { attribute, .. } => assert_eq!(attribute, "requested_by"),
+            other => panic!("{other}"),
+        }
+        let err = Release::from_json(
+            json!({"release_id": "r1", "project_id": "p", "date_created": "2019-07-10T10:44:02",
+                   "requested_by": "x", "images": {},
+                   "deployments": [{"date_created": "2019-07-10T10:44:02", "requested_by": "x"}]}),
+            "release r1",
+        )
+        .unwrap_err();
+        match err {
+            Error::InvalidRecord { attribute, .. } => {
+                assert_eq!(attribute, "deployments[0].environment")
+            }
+            other => panic!("{other}"),
+        }
     }
 }

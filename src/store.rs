@@ -31,6 +31,11 @@ use crate::release::{Deployment, DeploymentRecord, Release, Requester};
 pub struct SkippedParameter {
     /// The full parameter name.
     pub name: String,
+    /// The service whose image parameter this is, when its name is one
+    /// (`{label path}/{service}`) but its type or value is not an image's.
+    /// A deploy refuses to overwrite such a parameter (see
+    /// [`DeployPlan::conflicts`](crate::DeployPlan::conflicts)).
+    pub service: Option<ServiceId>,
     /// Why it was skipped.
     pub reason: String,
 }
@@ -39,6 +44,75 @@ impl fmt::Display for SkippedParameter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "skipped parameter {}: {}", self.name, self.reason)
     }
+}
+
+/// A stored release record that could not be decoded, passed over by a
+/// listing instead of failing it. Tables written by other tools can hold
+/// items this crate cannot read; one such item must not hide the rest.
+///
+/// Reading the record by id ([`ReleaseStore::release`]) still fails with
+/// [`Error::InvalidRecord`], naming the record and the attribute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedRecord {
+    /// Which record: `release 0efc… in table wellcome-releases-storage`.
+    pub record: String,
+    /// The release id, when the record has a readable one.
+    pub release_id: Option<String>,
+    /// The attribute path inside the record: `requested_by`,
+    /// `deployments[2].environment`.
+    pub attribute: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl SkippedRecord {
+    /// The skipped record for a decoding error; `None` if `error` is not an
+    /// [`Error::InvalidRecord`] (any other error must fail the call).
+    pub fn from_error(error: &Error, release_id: Option<&str>) -> Option<SkippedRecord> {
+        match error {
+            Error::InvalidRecord {
+                record,
+                attribute,
+                message,
+            } => Some(SkippedRecord {
+                record: record.clone(),
+                release_id: release_id.map(str::to_owned),
+                attribute: attribute.clone(),
+                message: message.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SkippedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "skipped {}: attribute `{}` is malformed: {}",
+            self.record, self.attribute, self.message
+        )
+    }
+}
+
+/// What [`ReleaseStore::latest_release`] found: the newest readable release
+/// and any newer records it had to pass over.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LatestRelease {
+    /// The newest release that could be read, if any.
+    pub release: Option<Release>,
+    /// Records newer than it that could not be read. Never empty when a
+    /// malformed record would otherwise have been the newest.
+    pub skipped: Vec<SkippedRecord>,
+}
+
+/// What [`ReleaseStore::recent_deployments`] found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecentDeployments {
+    /// The deployments, newest first.
+    pub records: Vec<DeploymentRecord>,
+    /// Records passed over on the way because they could not be read.
+    pub skipped: Vec<SkippedRecord>,
 }
 
 /// Every image at one label of a project.
@@ -179,6 +253,9 @@ pub struct Page<T> {
     /// Where to continue; `None` when the listing is complete. A store may
     /// return a cursor whose next page is empty.
     pub next: Option<Cursor>,
+    /// Records in this stretch of the listing that could not be read and
+    /// were passed over.
+    pub skipped: Vec<SkippedRecord>,
 }
 
 /// Where releases are recorded: one DynamoDB table per project in
@@ -198,6 +275,11 @@ pub struct Page<T> {
 ///   [`list_releases`](ReleaseStore::list_releases) read newest first. They
 ///   may lag behind very recent writes on eventually consistent backends
 ///   (DynamoDB indexes), never by more than the backend's propagation delay.
+/// - Listings ([`latest_release`](ReleaseStore::latest_release),
+///   [`list_releases`](ReleaseStore::list_releases),
+///   [`recent_deployments`](ReleaseStore::recent_deployments)) pass over a
+///   record they cannot decode, report it as a [`SkippedRecord`], and return
+///   the rest in order; any other failure fails the call.
 /// - [`add_deployment`](ReleaseStore::add_deployment) is one atomic
 ///   operation: it appends the deployment, moves `last_date_deployed` forward
 ///   (never backward) and returns the updated release; a missing release is
@@ -216,8 +298,9 @@ pub trait ReleaseStore: fmt::Debug + Send + Sync {
     /// One release, or `None`.
     async fn release(&self, project: &ProjectId, id: &ReleaseId) -> Result<Option<Release>>;
 
-    /// The newest release of the project, or `None` if it has none.
-    async fn latest_release(&self, project: &ProjectId) -> Result<Option<Release>>;
+    /// The newest readable release of the project (`None` if it has none),
+    /// and the newer records that could not be read.
+    async fn latest_release(&self, project: &ProjectId) -> Result<LatestRelease>;
 
     /// A page of the project's releases, newest first.
     async fn list_releases(&self, project: &ProjectId, page: &PageRequest)
@@ -239,7 +322,7 @@ pub trait ReleaseStore: fmt::Debug + Send + Sync {
         project: &ProjectId,
         environment: Option<&EnvironmentId>,
         limit: usize,
-    ) -> Result<Vec<DeploymentRecord>>;
+    ) -> Result<RecentDeployments>;
 }
 
 /// A deployment and its position in its release's list, as
@@ -330,7 +413,7 @@ macro_rules! forward_release_store {
             async fn release(&self, project: &ProjectId, id: &ReleaseId) -> Result<Option<Release>> {
                 (**self).release(project, id).await
             }
-            async fn latest_release(&self, project: &ProjectId) -> Result<Option<Release>> {
+            async fn latest_release(&self, project: &ProjectId) -> Result<LatestRelease> {
                 (**self).latest_release(project).await
             }
             async fn list_releases(
@@ -353,7 +436,7 @@ macro_rules! forward_release_store {
                 project: &ProjectId,
                 environment: Option<&EnvironmentId>,
                 limit: usize,
-            ) -> Result<Vec<DeploymentRecord>> {
+            ) -> Result<RecentDeployments> {
                 (**self).recent_deployments(project, environment, limit).await
             }
         }

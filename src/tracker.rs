@@ -13,10 +13,16 @@ use std::sync::Arc;
 use crate::error::{Error, PartialDeployment, Result};
 use crate::manifest::{Environment, Project};
 use crate::names::{EnvironmentId, ImageUri, Label, ProjectId, ReleaseId, ReleaseRef, ServiceId};
-use crate::release::{Deployment, DeploymentRecord, ImageEntry, NewRelease, Release, Timestamp};
+use crate::release::{Deployment, ImageEntry, NewRelease, RecordShape, Release, Timestamp};
 use crate::store::{
-    ImageStore, LabelImages, Page, PageRequest, ReleaseStore, RequesterSource, SkippedParameter,
+    ImageStore, LabelImages, Page, PageRequest, RecentDeployments, ReleaseStore, RequesterSource,
+    SkippedParameter, SkippedRecord,
 };
+
+/// weco-deploy falls back to a namespace of its own when the manifest names
+/// none; a guess could write a reference Terraform cannot pull, so this
+/// crate asks for it.
+const NO_NAMESPACE_FIX: &str = "set `namespace` for the project or the repository";
 
 /// The description recorded when none is given (the old tools' default, so
 /// both read the same).
@@ -69,6 +75,62 @@ impl IdGenerator for RandomIds {
     fn new_release_id(&self) -> ReleaseId {
         ReleaseId::random()
     }
+}
+
+/// Something an operation passed over and went on without, reported with
+/// its result so it is never silent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A parameter under a label that is not an image of it.
+    SkippedParameter(SkippedParameter),
+    /// A release record that could not be decoded.
+    SkippedRecord(SkippedRecord),
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::SkippedParameter(skipped) => skipped.fmt(f),
+            Warning::SkippedRecord(skipped) => skipped.fmt(f),
+        }
+    }
+}
+
+fn parameter_warnings(skipped: Vec<SkippedParameter>) -> impl Iterator<Item = Warning> {
+    skipped.into_iter().map(Warning::SkippedParameter)
+}
+
+fn record_warnings(skipped: Vec<SkippedRecord>) -> impl Iterator<Item = Warning> {
+    skipped.into_iter().map(Warning::SkippedRecord)
+}
+
+/// A release found by [`ReleaseTracker::release`]: for `latest`, the newest
+/// readable one, with any newer records that could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    /// The release.
+    pub release: Release,
+    /// Newer records passed over because they could not be read (only when
+    /// `latest` was asked for).
+    pub warnings: Vec<Warning>,
+}
+
+/// Which [`RecordShape`] new records take. Tables are shared with readers
+/// this crate does not control, and a reader may crash on a shape it has
+/// not seen there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShapePolicy {
+    /// Never introduce a shape a table's readers have not seen (the
+    /// default): a deployment takes the shape of its release's earlier
+    /// deployments (or of the release's own requester); a new release takes
+    /// the shape of the project's newest release; a project with no
+    /// releases gets the current (weco-deploy 4) shape.
+    #[default]
+    Follow,
+    /// Always write this shape.
+    Always(RecordShape),
 }
 
 /// Where an image for one service comes from, when a release takes it from
@@ -155,10 +217,10 @@ impl UpdateRequest {
 pub struct Prepared {
     /// The new release, as stored.
     pub release: Release,
-    /// Parameters under the label that were not images of it (shown to the
-    /// user, never silently merged). Always empty for `update`, which reads
-    /// the chosen services' parameters one by one.
-    pub skipped: Vec<SkippedParameter>,
+    /// What was passed over: parameters under the label that are not images
+    /// of it (never silently merged), and release records that could not be
+    /// read while finding the newest release.
+    pub warnings: Vec<Warning>,
 }
 
 /// The result of a deploy.
@@ -172,6 +234,8 @@ pub struct Deployed {
     pub written: Vec<ServiceId>,
     /// Services whose parameter already held the release's image.
     pub unchanged: Vec<ServiceId>,
+    /// What was passed over while planning (see [`DeployPlan::warnings`]).
+    pub warnings: Vec<Warning>,
 }
 
 /// One parameter a deploy writes.
@@ -181,8 +245,11 @@ pub struct PlannedWrite {
     pub service: ServiceId,
     /// What the environment's label holds now (`None`: no parameter yet).
     pub current: Option<ImageUri>,
-    /// The release's image, which the deploy writes.
+    /// The full image reference the deploy writes.
     pub image: ImageUri,
+    /// The bare tag the release records, when `image` was resolved from it
+    /// through the manifest's `image_repositories`.
+    pub resolved_from: Option<ImageUri>,
 }
 
 /// One service whose image differs between two releases.
@@ -196,9 +263,17 @@ pub struct ImageChange {
     pub to: ImageEntry,
 }
 
-/// What a deploy would change, computed without writing anything.
+/// What a deploy would change, computed without writing anything, and what
+/// [`ReleaseTracker::execute`] carries out.
+///
+/// A plan is made by [`ReleaseTracker::plan`] and holds the release it was
+/// made for, so executing it deploys exactly the release that was shown,
+/// even if `latest` has moved since.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DeployPlan {
+    /// The project.
+    pub project: ProjectId,
     /// The release.
     pub release_id: ReleaseId,
     /// The environment.
@@ -210,12 +285,27 @@ pub struct DeployPlan {
     /// Services at the environment's label that the release does not have;
     /// a deploy leaves them as they are.
     pub untouched: Vec<ServiceId>,
+    /// Parameters the deploy would have to overwrite that are not plain
+    /// `String` parameters (a `SecureString` where Terraform reads an
+    /// image): while there are any, executing the plan fails with
+    /// [`Error::ConflictingParameters`] before writing anything.
+    pub conflicts: Vec<SkippedParameter>,
+    /// What was passed over: other parameters under the environment's label
+    /// that are not images, and unreadable release records skipped while
+    /// resolving `latest`.
+    pub warnings: Vec<Warning>,
+    release: Release,
 }
 
 impl DeployPlan {
     /// Whether the deploy would write nothing.
     pub fn is_noop(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// The release the plan deploys, as it was read.
+    pub fn release(&self) -> &Release {
+        &self.release
     }
 }
 
@@ -232,9 +322,16 @@ impl fmt::Display for DeployPlan {
         )?;
         for change in &self.changes {
             match &change.current {
-                Some(from) => writeln!(f, "  ~ {}: {} -> {}", change.service, from, change.image)?,
-                None => writeln!(f, "  + {}: {}", change.service, change.image)?,
+                Some(from) => write!(f, "  ~ {}: {} -> {}", change.service, from, change.image)?,
+                None => write!(f, "  + {}: {}", change.service, change.image)?,
             }
+            match &change.resolved_from {
+                Some(tag) => writeln!(f, " (resolved from tag {tag})")?,
+                None => writeln!(f)?,
+            }
+        }
+        for conflict in &self.conflicts {
+            writeln!(f, "  ! {}: {}", conflict.name, conflict.reason)?;
         }
         Ok(())
     }
@@ -255,6 +352,9 @@ pub struct ReleaseDiff {
     pub changed: Vec<ImageChange>,
     /// Services in both with the same image.
     pub unchanged: Vec<ServiceId>,
+    /// Records passed over while resolving `latest` (empty from
+    /// [`ReleaseDiff::between`]).
+    pub warnings: Vec<Warning>,
 }
 
 impl ReleaseDiff {
@@ -267,6 +367,7 @@ impl ReleaseDiff {
             removed: BTreeMap::new(),
             changed: Vec::new(),
             unchanged: Vec::new(),
+            warnings: Vec::new(),
         };
         for (service, old) in from.images() {
             match to.images().get(service) {
@@ -324,6 +425,15 @@ impl fmt::Display for ReleaseDiff {
     }
 }
 
+/// What [`ReleaseTracker::current`] found for an environment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvironmentStatus {
+    /// The release last deployed there, if any.
+    pub current: Option<CurrentDeployment>,
+    /// Records passed over because they could not be read.
+    pub warnings: Vec<Warning>,
+}
+
 /// The release last deployed to an environment, and whether the
 /// environment's label still holds its images.
 #[derive(Clone, Debug, PartialEq)]
@@ -362,7 +472,7 @@ impl CurrentDeployment {
 ///     InMemoryReleaseStore::new(),
 ///     Requester::new("arn:aws:iam::123456789012:user/alice"),
 /// );
-/// tracker.publish(&"latest".parse()?, &"archivist".parse()?, &"archivist:ref.3f2a9c1".parse()?).await?;
+/// tracker.publish(&"latest".parse()?, &"archivist".parse()?, &"123456789012.dkr.ecr.eu-west-1.amazonaws.com/storage/archivist:ref.3f2a9c1".parse()?).await?;
 /// let prepared = tracker.prepare(PrepareRequest::latest().description("first")).await?;
 /// let deployed = tracker.deploy(&prepared.release.release_id().into(), "stage", "first deploy").await?;
 /// assert_eq!(deployed.written.len(), 1);
@@ -376,6 +486,7 @@ pub struct ReleaseTracker<I, R> {
     requester: Arc<dyn RequesterSource>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    shape: ShapePolicy,
 }
 
 impl<I: fmt::Debug, R: fmt::Debug> fmt::Debug for ReleaseTracker<I, R> {
@@ -406,7 +517,14 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             requester: Arc::new(requester),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
+            shape: ShapePolicy::Follow,
         }
+    }
+
+    /// Which shape new records take (default [`ShapePolicy::Follow`]).
+    pub fn with_record_shape(mut self, policy: ShapePolicy) -> Self {
+        self.shape = policy;
+        self
     }
 
     /// Uses `clock` for the times of new releases and deployments.
@@ -457,33 +575,64 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         self.images.label_images(self.project_id(), label).await
     }
 
-    /// The release `reference` names: an id, or the newest release.
-    pub async fn release(&self, reference: &ReleaseRef) -> Result<Release> {
+    /// The release `reference` names: an id, or the newest readable
+    /// release. Newer records that could not be read are reported in
+    /// [`Resolved::warnings`], never chosen and never silently dropped.
+    pub async fn release(&self, reference: &ReleaseRef) -> Result<Resolved> {
         let project = self.project_id();
         match reference {
             ReleaseRef::Latest => {
-                self.releases
-                    .latest_release(project)
-                    .await?
-                    .ok_or_else(|| Error::NoReleases {
-                        project: project.clone(),
-                    })
+                let latest = self.releases.latest_release(project).await?;
+                let release = latest.release.ok_or_else(|| Error::NoReleases {
+                    project: project.clone(),
+                })?;
+                Ok(Resolved {
+                    release,
+                    warnings: record_warnings(latest.skipped).collect(),
+                })
             }
             ReleaseRef::Id(id) => {
-                self.releases
-                    .release(project, id)
-                    .await?
-                    .ok_or_else(|| Error::ReleaseNotFound {
+                let release = self.releases.release(project, id).await?.ok_or_else(|| {
+                    Error::ReleaseNotFound {
                         project: project.clone(),
                         release: id.clone(),
-                    })
+                    }
+                })?;
+                Ok(Resolved {
+                    release,
+                    warnings: Vec::new(),
+                })
             }
         }
     }
 
-    /// A page of the project's releases, newest first.
+    /// A page of the project's releases, newest first; unreadable records
+    /// are in [`Page::skipped`].
     pub async fn releases(&self, page: &PageRequest) -> Result<Page<Release>> {
         self.releases.list_releases(self.project_id(), page).await
+    }
+
+    /// The shape a new release takes, and what was skipped finding it.
+    async fn release_shape(&self) -> Result<(RecordShape, Vec<Warning>)> {
+        match self.shape {
+            ShapePolicy::Always(shape) => Ok((shape, Vec::new())),
+            ShapePolicy::Follow => {
+                let latest = self.releases.latest_release(self.project_id()).await?;
+                let shape = latest
+                    .release
+                    .as_ref()
+                    .map_or(RecordShape::default(), RecordShape::of_release);
+                Ok((shape, record_warnings(latest.skipped).collect()))
+            }
+        }
+    }
+
+    /// The shape a new deployment of `release` takes.
+    fn deployment_shape(&self, release: &Release) -> RecordShape {
+        match self.shape {
+            ShapePolicy::Always(shape) => shape,
+            ShapePolicy::Follow => RecordShape::of_release(release),
+        }
     }
 
     /// Freezes the images at a label (with any overrides) into a new release.
@@ -493,7 +642,13 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// not have or takes it from a label that lacks it.
     pub async fn prepare(&self, request: PrepareRequest) -> Result<Prepared> {
         let project = self.project_id();
-        let base = self.images.label_images(project, &request.from).await?;
+        // Independent reads: the label, and the newest release (for the
+        // shape to follow), side by side.
+        let (base, shape) = futures::join!(
+            self.images.label_images(project, &request.from),
+            self.release_shape()
+        );
+        let (base, (shape, shape_warnings)) = (base?, shape?);
         if base.images.is_empty() {
             return Err(Error::EmptyLabel {
                 project: project.clone(),
@@ -517,10 +672,12 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             let uri = self.image_from(&service, source).await?;
             images.insert(service, ImageEntry::Uri(uri));
         }
-        let release = self.create(images, request.description).await?;
+        let release = self.create(images, request.description, shape).await?;
         Ok(Prepared {
             release,
-            skipped: base.skipped,
+            warnings: parameter_warnings(base.skipped)
+                .chain(shape_warnings)
+                .collect(),
         })
     }
 
@@ -545,8 +702,9 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         &self,
         images: BTreeMap<ServiceId, ImageEntry>,
         description: Option<String>,
+        shape: RecordShape,
     ) -> Result<Release> {
-        let requested_by = self.requester.requester().await?;
+        let requested_by = shape.requester(&self.requester.requester().await?);
         let release = Release::new(NewRelease {
             release_id: self.ids.new_release_id(),
             project_id: self.project_id().clone(),
@@ -571,7 +729,8 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             });
         }
         let base = self.release(&request.base).await?;
-        let mut images = base.images().clone();
+        let mut warnings = base.warnings;
+        let mut images = base.release.images().clone();
         // One read per chosen service: an update usually changes one or two,
         // and a whole label costs a call per ten services.
         for service in request.services {
@@ -580,11 +739,18 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                 .await?;
             images.insert(service, ImageEntry::Uri(uri));
         }
-        let release = self.create(images, request.description).await?;
-        Ok(Prepared {
-            release,
-            skipped: Vec::new(),
-        })
+        // The base is the newest release when `latest` was asked for;
+        // otherwise the newest one is read for its shape.
+        let shape = match (&request.base, self.shape) {
+            (ReleaseRef::Latest, ShapePolicy::Follow) => RecordShape::of_release(&base.release),
+            _ => {
+                let (shape, skipped) = self.release_shape().await?;
+                warnings.extend(skipped);
+                shape
+            }
+        };
+        let release = self.create(images, request.description, shape).await?;
+        Ok(Prepared { release, warnings })
     }
 
     /// The environment, checked against the manifest.
@@ -592,67 +758,165 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         self.project.environment(environment)
     }
 
-    /// The release's images as URIs, or [`Error::UndeployableRelease`].
-    fn deployable_images(&self, release: &Release) -> Result<BTreeMap<ServiceId, ImageUri>> {
-        let mut images = BTreeMap::new();
+    /// The full reference to write for a bare tag, through the manifest's
+    /// `image_repositories`: `{account}.dkr.ecr.{region}.amazonaws.com/{namespace}/{repository}:{tag}`,
+    /// as weco-deploy builds ECR references. `Err` says what is missing.
+    fn resolve_tag(
+        &self,
+        service: &ServiceId,
+        tag: &ImageUri,
+    ) -> std::result::Result<ImageUri, String> {
+        let project = &self.project;
+        let repository = project
+            .image_repositories()
+            .iter()
+            .find(|r| r.services.contains(service))
+            .or_else(|| project.image_repositories().iter().find(|r| r.id == service.as_str()))
+            .ok_or_else(|| {
+            format!("`{service}` holds the bare tag `{tag}` and no `image_repositories` entry lists it")
+        })?;
+        let account = project.account_id().ok_or_else(|| {
+            format!("`{service}` holds a bare tag and the manifest has no `account_id`")
+        })?;
+        let region = project.aws_region().ok_or_else(|| {
+            format!("`{service}` holds a bare tag and the manifest has no `aws_region_name`")
+        })?;
+        let namespace = project
+            .namespace()
+            .ok_or_else(|| format!("`{service}` holds a bare tag; {NO_NAMESPACE_FIX}"))?;
+        let uri = format!(
+            "{account}.dkr.ecr.{region}.amazonaws.com/{namespace}/{}:{tag}",
+            repository.id
+        );
+        match ImageUri::new(uri) {
+            Ok(uri) if uri.is_full_reference() => Ok(uri),
+            Ok(uri) => Err(format!(
+                "`{service}`: its tag resolves to `{uri}`, which is not a valid image reference; \
+                 check `account_id`, `aws_region_name`, `namespace` and the repository id"
+            )),
+            Err(e) => Err(format!("`{service}`: {e}")),
+        }
+    }
+
+    /// What to write for each of the release's services, or
+    /// [`Error::UndeployableRelease`] naming every service that has no full
+    /// image reference and why.
+    fn deployable_images(&self, release: &Release) -> Result<Vec<(ServiceId, PlannedImage)>> {
+        let mut images = Vec::with_capacity(release.images().len());
         let mut undeployable = Vec::new();
+        let mut problems = Vec::new();
         for (service, entry) in release.images() {
-            match entry.uri() {
-                Some(uri) => {
-                    images.insert(service.clone(), uri.clone());
+            let planned = match entry {
+                ImageEntry::Uri(uri) if uri.is_full_reference() => Ok(PlannedImage {
+                    image: uri.clone(),
+                    resolved_from: None,
+                }),
+                ImageEntry::Uri(uri) if uri.is_bare_tag() => {
+                    self.resolve_tag(service, uri).map(|image| PlannedImage {
+                        image,
+                        resolved_from: Some(uri.clone()),
+                    })
                 }
-                None => undeployable.push(service.clone()),
+                ImageEntry::Uri(uri) => Err(format!(
+                    "`{service}` holds `{uri}`, which is neither a full reference nor a bare tag"
+                )),
+                ImageEntry::Missing => Err(format!("`{service}` has no image (null)")),
+                ImageEntry::Tags(_) => Err(format!("`{service}` holds a set of tags")),
+            };
+            match planned {
+                Ok(planned) => images.push((service.clone(), planned)),
+                Err(problem) => {
+                    undeployable.push(service.clone());
+                    problems.push(problem);
+                }
             }
         }
         if !undeployable.is_empty() {
+            let shown = problems.len().min(3);
+            let mut fix = problems[..shown].join("; ");
+            if problems.len() > shown {
+                fix.push_str(&format!("; and {} more", problems.len() - shown));
+            }
+            fix.push_str(
+                ". Make a new release with `update` from a label that holds full references, or \
+                 list the services under `image_repositories` with `account_id`, `aws_region_name` \
+                 and `namespace` so bare tags resolve",
+            );
             return Err(Error::UndeployableRelease {
                 project: self.project_id().clone(),
                 release: release.release_id().clone(),
                 services: undeployable,
+                fix,
             });
         }
         Ok(images)
     }
 
-    async fn plan_for(&self, release: &Release, environment: &EnvironmentId) -> Result<DeployPlan> {
-        let target = self.deployable_images(release)?;
-        let mut current = self
+    async fn plan_for(
+        &self,
+        release: Release,
+        environment: &EnvironmentId,
+        mut warnings: Vec<Warning>,
+    ) -> Result<DeployPlan> {
+        let target = self.deployable_images(&release)?;
+        let label = self
             .images
             .label_images(self.project_id(), &environment.label())
-            .await?
-            .images;
+            .await?;
+        let mut current = label.images;
         let mut plan = DeployPlan {
+            project: self.project_id().clone(),
             release_id: release.release_id().clone(),
             environment: environment.clone(),
             changes: Vec::new(),
             unchanged: Vec::new(),
             untouched: Vec::new(),
+            conflicts: Vec::new(),
+            warnings: Vec::new(),
+            release,
         };
-        for (service, uri) in target {
+        let mut skipped = Vec::new();
+        for parameter in label.skipped {
+            let in_the_way = parameter
+                .service
+                .as_ref()
+                .is_some_and(|service| plan.release.images().contains_key(service));
+            if in_the_way {
+                plan.conflicts.push(parameter);
+            } else {
+                skipped.push(parameter);
+            }
+        }
+        for (service, planned) in target {
             match current.remove(&service) {
-                Some(existing) if existing == uri => plan.unchanged.push(service),
+                Some(existing) if existing == planned.image => plan.unchanged.push(service),
                 current => plan.changes.push(PlannedWrite {
                     service,
                     current,
-                    image: uri,
+                    image: planned.image,
+                    resolved_from: planned.resolved_from,
                 }),
             }
         }
         plan.untouched = current.into_keys().collect();
+        warnings.extend(parameter_warnings(skipped));
+        plan.warnings = warnings;
         Ok(plan)
     }
 
     /// What deploying `release` to `environment` would write, without
-    /// writing anything.
+    /// writing anything: one read of the release and one of the
+    /// environment's label. Pass the plan to [`execute`](Self::execute) to
+    /// carry it out without reading either again.
     pub async fn plan(&self, release: &ReleaseRef, environment: &str) -> Result<DeployPlan> {
         let environment = self.environment(environment)?.id().clone();
-        let release = self.release(release).await?;
-        self.plan_for(&release, &environment).await
+        let resolved = self.release(release).await?;
+        self.plan_for(resolved.release, &environment, resolved.warnings)
+            .await
     }
 
-    /// Deploys a release to an environment: writes its images to the
-    /// environment's label (skipping parameters that already hold the right
-    /// image), then records the deployment.
+    /// Deploys a release to an environment: [`plan`](Self::plan), then
+    /// [`execute`](Self::execute).
     ///
     /// The environment is checked against the manifest before anything is
     /// read or written. If a write fails, the error
@@ -666,23 +930,45 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         environment: &str,
         description: &str,
     ) -> Result<Deployed> {
-        let environment = self.environment(environment)?.id().clone();
-        let release = self.release(release).await?;
-        self.deploy_release(release, environment, description).await
+        let plan = self.plan(release, environment).await?;
+        self.execute(plan, description).await
     }
 
-    async fn deploy_release(
-        &self,
-        release: Release,
-        environment: EnvironmentId,
-        description: &str,
-    ) -> Result<Deployed> {
+    /// Carries out a plan made by [`plan`](Self::plan): writes its changes
+    /// to the environment's label and records the deployment of the plan's
+    /// release. Nothing is read again, so what is executed is what was
+    /// shown.
+    ///
+    /// Fails before writing anything if the plan is for another project or
+    /// environment this tracker does not know, or has
+    /// [`conflicts`](DeployPlan::conflicts)
+    /// ([`Error::ConflictingParameters`]). Failures part-way are reported
+    /// as for [`deploy`](Self::deploy).
+    pub async fn execute(&self, plan: DeployPlan, description: &str) -> Result<Deployed> {
         let project = self.project_id();
+        if &plan.project != project {
+            return Err(Error::InvalidArgument {
+                argument: "plan",
+                reason: format!(
+                    "it was made for project `{}`, not `{project}`",
+                    plan.project
+                ),
+            });
+        }
+        let environment = self.environment(plan.environment.as_str())?;
+        if !plan.conflicts.is_empty() {
+            return Err(Error::ConflictingParameters {
+                project: project.clone(),
+                release: plan.release_id,
+                environment: plan.environment,
+                parameters: plan.conflicts.into_iter().map(|c| c.name).collect(),
+            });
+        }
         // Ask for the requester before writing, so a failure here leaves
         // nothing half-done.
         let requested_by = self.requester.requester().await?;
-        let plan = self.plan_for(&release, &environment).await?;
-        let label = environment.label();
+        let shape = self.deployment_shape(&plan.release);
+        let label = plan.environment.label();
         let mut written = Vec::with_capacity(plan.changes.len());
         let mut changes = plan.changes.into_iter();
         while let Some(change) = changes.next() {
@@ -695,8 +981,8 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                 not_written.extend(changes.map(|c| c.service));
                 return Err(Error::PartialDeployment(Box::new(PartialDeployment {
                     project: project.clone(),
-                    release: release.release_id().clone(),
-                    environment,
+                    release: plan.release_id,
+                    environment: plan.environment,
                     written,
                     failed: change.service,
                     not_written,
@@ -710,20 +996,21 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         } else {
             description
         };
-        let deployment = Deployment::new(
-            environment.clone(),
+        let deployment = Deployment::in_shape(
+            shape,
+            environment,
             self.clock.now(),
-            requested_by,
+            &requested_by,
             description,
         );
         let updated = self
             .releases
-            .add_deployment(project, release.release_id(), &deployment)
+            .add_deployment(project, &plan.release_id, &deployment)
             .await
             .map_err(|source| Error::DeploymentNotRecorded {
                 project: project.clone(),
-                release: release.release_id().clone(),
-                environment,
+                release: plan.release_id.clone(),
+                environment: plan.environment.clone(),
                 written: written.clone(),
                 source: Box::new(source),
             })?;
@@ -732,6 +1019,7 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             deployment,
             written,
             unchanged: plan.unchanged,
+            warnings: plan.warnings,
         })
     }
 
@@ -746,59 +1034,91 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     ) -> Result<(Prepared, Deployed)> {
         let environment = self.environment(environment)?.id().clone();
         let prepared = self.prepare(request).await?;
-        let deployed = self
-            .deploy_release(prepared.release.clone(), environment, description)
+        let plan = self
+            .plan_for(prepared.release.clone(), &environment, Vec::new())
             .await?;
+        let deployed = self.execute(plan, description).await?;
         Ok((prepared, deployed))
     }
 
-    /// How release `to` differs from release `from`.
+    /// How release `to` differs from release `from`. Records skipped while
+    /// resolving `latest` are in [`ReleaseDiff::warnings`].
     pub async fn diff(&self, from: &ReleaseRef, to: &ReleaseRef) -> Result<ReleaseDiff> {
         let from = self.release(from).await?;
         let to = self.release(to).await?;
-        Ok(ReleaseDiff::between(&from, &to))
+        let mut diff = ReleaseDiff::between(&from.release, &to.release);
+        diff.warnings = from.warnings;
+        if diff.warnings != to.warnings {
+            diff.warnings.extend(to.warnings);
+        }
+        Ok(diff)
     }
 
     /// The release last deployed to `environment` (`None` if never), and
     /// whether its label still holds that release's images.
-    pub async fn current(&self, environment: &str) -> Result<Option<CurrentDeployment>> {
+    pub async fn current(&self, environment: &str) -> Result<EnvironmentStatus> {
         let environment = self.environment(environment)?.id().clone();
         let project = self.project_id();
-        let Some(newest) = self
+        let recent = self
             .releases
             .recent_deployments(project, Some(&environment), 1)
-            .await?
-            .into_iter()
-            .next()
-        else {
-            return Ok(None);
+            .await?;
+        let warnings = record_warnings(recent.skipped).collect();
+        let Some(newest) = recent.records.into_iter().next() else {
+            return Ok(EnvironmentStatus {
+                current: None,
+                warnings,
+            });
         };
-        let release = self.release(&ReleaseRef::Id(newest.release_id)).await?;
+        let release = self
+            .release(&ReleaseRef::Id(newest.release_id))
+            .await?
+            .release;
         let label = self
             .images
             .label_images(project, &environment.label())
             .await?
             .images;
-        let drifted = release
+        // Compare what a deploy of the release would write now; a bare tag
+        // that cannot resolve counts as drifted.
+        let targets: BTreeMap<ServiceId, ImageUri> = release
             .images()
             .iter()
-            .filter(|(service, entry)| entry.uri() != label.get(*service))
-            .map(|(service, _)| service.clone())
+            .filter_map(|(service, entry)| {
+                let uri = entry.uri()?;
+                let image = if uri.is_full_reference() {
+                    uri.clone()
+                } else {
+                    self.resolve_tag(service, uri)
+                        .unwrap_or_else(|_| uri.clone())
+                };
+                Some((service.clone(), image))
+            })
             .collect();
-        Ok(Some(CurrentDeployment {
-            release,
-            deployment: newest.deployment,
-            drifted,
-        }))
+        let drifted = release
+            .images()
+            .keys()
+            .filter(|service| targets.get(*service) != label.get(*service))
+            .cloned()
+            .collect();
+        Ok(EnvironmentStatus {
+            current: Some(CurrentDeployment {
+                release,
+                deployment: newest.deployment,
+                drifted,
+            }),
+            warnings,
+        })
     }
 
     /// The newest `limit` deployments of the project, newest first, to one
-    /// environment or to all.
+    /// environment or to all; unreadable records are in
+    /// [`RecentDeployments::skipped`].
     pub async fn history(
         &self,
         environment: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<DeploymentRecord>> {
+    ) -> Result<RecentDeployments> {
         let environment = match environment {
             Some(id) => Some(self.environment(id)?.id().clone()),
             None => None,
@@ -807,4 +1127,10 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             .recent_deployments(self.project_id(), environment.as_ref(), limit)
             .await
     }
+}
+
+/// The image a deploy writes for one service.
+struct PlannedImage {
+    image: ImageUri,
+    resolved_from: Option<ImageUri>,
 }

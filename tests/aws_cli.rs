@@ -73,12 +73,12 @@ async fn provision_publish_prepare_deploy_and_report() {
     assert!(out.contains("Created"), "{out}");
     assert!(tool.ok(&["provision"]).await.contains("AlreadyExisted"));
 
-    tool.ok(&["publish", "archivist", "ecr/archivist:ref.aaa"])
+    tool.ok(&["publish", "archivist", "ecr.example.com/archivist:ref.aaa"])
         .await;
-    tool.ok(&["publish", "notifier", "ecr/notifier:ref.bbb"])
+    tool.ok(&["publish", "notifier", "ecr.example.com/notifier:ref.bbb"])
         .await;
     let out = tool.ok(&["prepare", "--description", "first"]).await;
-    assert!(out.contains("ecr/archivist:ref.aaa"), "{out}");
+    assert!(out.contains("ecr.example.com/archivist:ref.aaa"), "{out}");
     // moto's GetCallerIdentity answers for the test credentials.
     assert!(out.contains("description  first"), "{out}");
 
@@ -93,7 +93,7 @@ async fn provision_publish_prepare_deploy_and_report() {
         .await;
     assert!(out.contains("2 written, 0 unchanged"), "{out}");
 
-    tool.ok(&["publish", "notifier", "ecr/notifier:ref.ccc"])
+    tool.ok(&["publish", "notifier", "ecr.example.com/notifier:ref.ccc"])
         .await;
     tool.ok(&["update", "latest", "notifier", "--description", "fix"])
         .await;
@@ -121,7 +121,10 @@ async fn provision_publish_prepare_deploy_and_report() {
 
     let out = tool.ok(&["show-release", "latest", "--json"]).await;
     let json: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
-    assert_eq!(json["images"]["notifier"], "ecr/notifier:ref.ccc");
+    assert_eq!(
+        json["images"]["notifier"],
+        "ecr.example.com/notifier:ref.ccc"
+    );
     assert_eq!(json["deployments"][0]["environment"], "prod");
 
     let out = tool.ok(&["current", "stage"]).await;

@@ -341,7 +341,12 @@ async fn legacy_records_of_every_shape_read_back() {
     assert_eq!(v5.date_created().to_string(), "2021-03-01T10:44:02");
 
     // Through the indexes.
-    let latest = store.latest_release(&project).await.unwrap().unwrap();
+    let latest = store
+        .latest_release(&project)
+        .await
+        .unwrap()
+        .release
+        .unwrap();
     assert_eq!(latest.release_id(), v5.release_id());
     let page = store
         .list_releases(&project, &PageRequest::first(10).unwrap())
@@ -358,7 +363,11 @@ async fn legacy_records_of_every_shape_read_back() {
             "0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0001",
         ]
     );
-    let recent = store.recent_deployments(&project, None, 10).await.unwrap();
+    let recent = store
+        .recent_deployments(&project, None, 10)
+        .await
+        .unwrap()
+        .records;
     let dates: Vec<String> = recent
         .iter()
         .map(|r| r.deployment.date_created().to_string())
@@ -374,7 +383,8 @@ async fn legacy_records_of_every_shape_read_back() {
     let stage = store
         .recent_deployments(&project, Some(&env("stage")), 10)
         .await
-        .unwrap();
+        .unwrap()
+        .records;
     assert_eq!(stage.len(), 2);
 
     // Deploying a legacy record appends in the current shape and keeps the
@@ -541,9 +551,30 @@ async fn malformed_items_are_invalid_records_naming_release_and_attribute() {
         .await
         .unwrap_err();
     expect_invalid_record(err, "bad-image-value", "images.archivist");
-    // Through an index too: no panic, the same error.
-    let err = store.latest_release(&project).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidRecord { .. }), "{err}");
+    // Through an index: no panic and no failure; each bad item is passed
+    // over and named, with its attribute.
+    let latest = store.latest_release(&project).await.unwrap();
+    assert_eq!(latest.release, None);
+    let mut skipped: Vec<(Option<String>, String)> = latest
+        .skipped
+        .iter()
+        .map(|s| (s.release_id.clone(), s.attribute.clone()))
+        .collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        [
+            (
+                Some("bad-environment".to_owned()),
+                "deployments[0].environment".to_owned()
+            ),
+            (
+                Some("bad-image-value".to_owned()),
+                "images.archivist".to_owned()
+            ),
+            (Some("bad-images".to_owned()), "images".to_owned()),
+        ]
+    );
 
     // `date_created` a number cannot be in a table with project_gsi (its
     // range key must be S); read it from a plain table of the same key.
@@ -637,7 +668,11 @@ async fn sixty_four_concurrent_deployments_are_all_recorded() {
     let newest = dates.iter().max().copied();
     assert_eq!(stored.last_date_deployed(), newest);
 
-    let recent = store.recent_deployments(&project, None, 64).await.unwrap();
+    let recent = store
+        .recent_deployments(&project, None, 64)
+        .await
+        .unwrap()
+        .records;
     assert_eq!(recent.len(), 64);
     assert_eq!(recent[0].deployment.date_created(), newest.unwrap());
 }
@@ -783,7 +818,12 @@ async fn a_thousand_releases_are_read_with_single_page_queries() {
     }
 
     counter.reset();
-    let latest = store.latest_release(&project).await.unwrap().unwrap();
+    let latest = store
+        .latest_release(&project)
+        .await
+        .unwrap()
+        .release
+        .unwrap();
     assert_eq!(latest.release_id().as_str(), "rel-0999");
     assert_eq!(
         counter.calls("Query"),
@@ -793,7 +833,11 @@ async fn a_thousand_releases_are_read_with_single_page_queries() {
     println!("latest_release: {:?}", counter.snapshot());
 
     counter.reset();
-    let recent = store.recent_deployments(&project, None, 10).await.unwrap();
+    let recent = store
+        .recent_deployments(&project, None, 10)
+        .await
+        .unwrap()
+        .records;
     let ids: Vec<&str> = recent.iter().map(|r| r.release_id.as_str()).collect();
     let expected: Vec<String> = (990..1000).rev().map(|i| format!("rel-{i:04}")).collect();
     assert_eq!(ids, expected);
@@ -829,7 +873,8 @@ async fn a_thousand_releases_are_read_with_single_page_queries() {
     let prod = store
         .recent_deployments(&project, Some(&env("prod")), 10)
         .await
-        .unwrap();
+        .unwrap()
+        .records;
     let ids: Vec<&str> = prod.iter().map(|r| r.release_id.as_str()).collect();
     let expected: Vec<String> = (980..1000)
         .rev()
@@ -879,7 +924,12 @@ async fn ties_longer_than_a_page_are_ordered_by_release_id() {
     expected.push("zz-older".to_owned());
 
     counter.reset();
-    let latest = store.latest_release(&project).await.unwrap().unwrap();
+    let latest = store
+        .latest_release(&project)
+        .await
+        .unwrap()
+        .release
+        .unwrap();
     assert_eq!(latest.release_id().as_str(), "tie-129");
     println!("latest_release over a tie of 130: {:?}", counter.snapshot());
 
@@ -1080,11 +1130,12 @@ async fn projects_sharing_one_table_do_not_see_each_other() {
         .unwrap();
 
     assert!(store.release(&b, &id("r-a")).await.unwrap().is_none());
-    assert!(store.latest_release(&b).await.unwrap().is_none());
+    assert!(store.latest_release(&b).await.unwrap().release.is_none());
     assert!(store
         .recent_deployments(&b, None, 5)
         .await
         .unwrap()
+        .records
         .is_empty());
     let err = store
         .add_deployment(

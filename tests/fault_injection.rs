@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use futures::executor::block_on;
 use release_tracking::memory::{InMemoryImageStore, InMemoryReleaseStore};
 use release_tracking::{
-    BackendErrorKind, Deployment, DeploymentRecord, EnvironmentId, Error, ImageStore, ImageUri,
-    Label, LabelImages, Page, PageRequest, PartialDeployment, ProjectId, Release, ReleaseId,
-    ReleaseRef, ReleaseStore, ReleaseTracker, Requester, Result, ServiceId,
+    BackendErrorKind, Deployment, EnvironmentId, Error, ImageStore, ImageUri, Label, LabelImages,
+    LatestRelease, Page, PageRequest, PartialDeployment, ProjectId, RecentDeployments, Release,
+    ReleaseId, ReleaseRef, ReleaseStore, ReleaseTracker, Requester, Result, ServiceId,
 };
 
 #[macro_use]
@@ -48,7 +48,7 @@ impl ReleaseStore for FaultyRecorder {
     async fn release(&self, project: &ProjectId, id: &ReleaseId) -> Result<Option<Release>> {
         self.inner.release(project, id).await
     }
-    async fn latest_release(&self, project: &ProjectId) -> Result<Option<Release>> {
+    async fn latest_release(&self, project: &ProjectId) -> Result<LatestRelease> {
         self.inner.latest_release(project).await
     }
     async fn list_releases(
@@ -71,7 +71,7 @@ impl ReleaseStore for FaultyRecorder {
         project: &ProjectId,
         environment: Option<&EnvironmentId>,
         limit: usize,
-    ) -> Result<Vec<DeploymentRecord>> {
+    ) -> Result<RecentDeployments> {
         self.inner
             .recent_deployments(project, environment, limit)
             .await
@@ -104,9 +104,13 @@ async fn four_service_release() -> (InMemoryImageStore, InMemoryReleaseStore, Pr
     };
     let t = workflow_suite::tracker(&stores);
     for s in ["a", "b", "c", "d"] {
-        t.publish(&Label::latest(), &svc(s), &uri(&format!("ecr/{s}:1")))
-            .await
-            .expect("publish");
+        t.publish(
+            &Label::latest(),
+            &svc(s),
+            &uri(&format!("ecr.example.com/{s}:1")),
+        )
+        .await
+        .expect("publish");
     }
     let release = t
         .prepare(release_tracking::PrepareRequest::latest())
@@ -269,7 +273,11 @@ async fn an_unknown_environment_touches_no_image_and_makes_no_release() {
         .unwrap_err();
     assert!(matches!(err, Error::UnknownEnvironment { .. }), "{err:?}");
     assert_eq!(
-        releases.latest_release(&project_id).await.expect("read"),
+        releases
+            .latest_release(&project_id)
+            .await
+            .expect("read")
+            .release,
         None
     );
 }

@@ -241,7 +241,7 @@ fn malformed_records_name_the_attribute() {
     let (attribute, _) = malformed(|v| {
         v.as_object_mut().expect("object").remove("project_id");
     });
-    assert_eq!(attribute, ".");
+    assert_eq!(attribute, "project_id", "a missing field is named, not `.`");
 }
 
 #[test]

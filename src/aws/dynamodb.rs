@@ -24,10 +24,10 @@ use super::codec::{self, Item};
 use super::error::{backend, backend_message};
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::names::{EnvironmentId, ProjectId, ReleaseId};
-use crate::release::{Deployment, DeploymentRecord, Release, Timestamp};
+use crate::release::{Deployment, Release, Timestamp};
 use crate::store::{
-    check_limit, collect_deployments, keep_newest_deployments, Cursor, Page, PageRequest,
-    ReleaseStore, MAX_PAGE_SIZE,
+    check_limit, collect_deployments, keep_newest_deployments, Cursor, LatestRelease, Page,
+    PageRequest, RecentDeployments, ReleaseStore, SkippedRecord, MAX_PAGE_SIZE,
 };
 
 /// The hash key of the table.
@@ -327,6 +327,38 @@ struct Listed {
     release: Release,
 }
 
+/// A record an index query passed over, with its sort key as stored.
+struct Passed {
+    date: String,
+    release_id: String,
+    skipped: SkippedRecord,
+}
+
+/// Decodes an item read from an index; an item that does not decode is
+/// recorded in `passed` (sorted by `sort_key`) instead of failing the call.
+fn decode_or_pass(
+    item: &Item,
+    table: &str,
+    sort_key: &str,
+    passed: &mut Vec<Passed>,
+) -> Result<Option<Release>> {
+    match codec::decode_release(item, table) {
+        Ok(release) => Ok(Some(release)),
+        Err(error) => {
+            let release_id = codec::string_attr(item, RELEASE_ID);
+            let skipped = SkippedRecord::from_error(&error, release_id).ok_or(error)?;
+            passed.push(Passed {
+                date: codec::string_attr(item, sort_key)
+                    .unwrap_or_default()
+                    .to_owned(),
+                release_id: release_id.unwrap_or_default().to_owned(),
+                skipped,
+            });
+            Ok(None)
+        }
+    }
+}
+
 impl DynamoDbReleaseStore {
     /// A store using a DynamoDB client built from `config` (see
     /// [`load_config`](super::load_config)), with the default table names.
@@ -547,13 +579,15 @@ impl DynamoDbReleaseStore {
             .await
     }
 
-    /// The newest `limit` releases after `after`, and whether more follow.
+    /// The newest `limit` releases after `after`, whether more follow, and
+    /// the unreadable records passed over between `after` and the last
+    /// release returned (or the end, when no more follow).
     async fn newest_releases(
         &self,
         project: &ProjectId,
         after: Option<&Position>,
         limit: usize,
-    ) -> Result<(Vec<Listed>, bool)> {
+    ) -> Result<(Vec<Listed>, bool, Vec<SkippedRecord>)> {
         let table = self.table_name(project);
         let mut values: Item = HashMap::from([(":p".to_owned(), s(project.as_str()))]);
         let mut condition = "project_id = :p".to_owned();
@@ -567,6 +601,7 @@ impl DynamoDbReleaseStore {
             )
         };
         let mut listed: Vec<Listed> = Vec::new();
+        let mut passed: Vec<Passed> = Vec::new();
         let mut start: Option<Item> = None;
         // One more than asked, to see whether the last one ties with the
         // next; after a cursor, one more again: the query starts at the
@@ -586,7 +621,13 @@ impl DynamoDbReleaseStore {
                 .map_err(|e| self.fail(project, &table, operation(), e))?;
             let mut last_read: Option<String> = None;
             for item in page.items() {
-                let release = codec::decode_release(item, &table)?;
+                let Some(release) = decode_or_pass(item, &table, "date_created", &mut passed)?
+                else {
+                    last_read = codec::string_attr(item, "date_created")
+                        .map(str::to_owned)
+                        .or(last_read);
+                    continue;
+                };
                 let date = codec::string_attr(item, "date_created")
                     .unwrap_or_default()
                     .to_owned();
@@ -623,7 +664,18 @@ impl DynamoDbReleaseStore {
         }
         let more = listed.len() > limit;
         listed.truncate(limit);
-        Ok((listed, more))
+        let lower = listed
+            .last()
+            .filter(|_| more)
+            .map(|l| (l.date.as_str(), l.release.release_id().as_str()));
+        let upper = after.map(|a| (a.date.as_str(), a.release_id.as_str()));
+        passed.retain(|p| {
+            let at = (p.date.as_str(), p.release_id.as_str());
+            upper.is_none_or(|upper| at < upper) && lower.is_none_or(|lower| at > lower)
+        });
+        passed.sort_by(|a, b| (&b.date, &b.release_id).cmp(&(&a.date, &a.release_id)));
+        let skipped = passed.into_iter().map(|p| p.skipped).collect();
+        Ok((listed, more, skipped))
     }
 
     async fn update_release(
@@ -740,9 +792,12 @@ impl ReleaseStore for DynamoDbReleaseStore {
         Ok((release.project_id() == project).then_some(release))
     }
 
-    async fn latest_release(&self, project: &ProjectId) -> Result<Option<Release>> {
-        let (releases, _) = self.newest_releases(project, None, 1).await?;
-        Ok(releases.into_iter().next().map(|l| l.release))
+    async fn latest_release(&self, project: &ProjectId) -> Result<LatestRelease> {
+        let (releases, _, skipped) = self.newest_releases(project, None, 1).await?;
+        Ok(LatestRelease {
+            release: releases.into_iter().next().map(|l| l.release),
+            skipped,
+        })
     }
 
     async fn list_releases(
@@ -755,7 +810,7 @@ impl ReleaseStore for DynamoDbReleaseStore {
             .map(|cursor| decode_cursor(project, cursor))
             .transpose()?;
         let limit = page.limit().clamp(1, MAX_PAGE_SIZE);
-        let (listed, more) = self.newest_releases(project, after.as_ref(), limit).await?;
+        let (listed, more, skipped) = self.newest_releases(project, after.as_ref(), limit).await?;
         let next = match listed.last() {
             Some(last) if more => Some(encode_cursor(
                 project,
@@ -769,6 +824,7 @@ impl ReleaseStore for DynamoDbReleaseStore {
         Ok(Page {
             items: listed.into_iter().map(|l| l.release).collect(),
             next,
+            skipped,
         })
     }
 
@@ -836,7 +892,7 @@ impl ReleaseStore for DynamoDbReleaseStore {
         project: &ProjectId,
         environment: Option<&EnvironmentId>,
         limit: usize,
-    ) -> Result<Vec<DeploymentRecord>> {
+    ) -> Result<RecentDeployments> {
         let limit = check_limit(limit)?;
         let table = self.table_name(project);
         let values: Item = HashMap::from([(":p".to_owned(), s(project.as_str()))]);
@@ -848,6 +904,7 @@ impl ReleaseStore for DynamoDbReleaseStore {
         };
         // Newest first, at most `limit`.
         let mut held = Vec::new();
+        let mut passed: Vec<Passed> = Vec::new();
         let mut start: Option<Item> = None;
         let mut page_limit = limit + 1;
         loop {
@@ -864,7 +921,14 @@ impl ReleaseStore for DynamoDbReleaseStore {
                 .map_err(|e| self.fail(project, &table, operation(), e))?;
             let mut last_read: Option<Timestamp> = None;
             for item in page.items() {
-                let release = codec::decode_release(item, &table)?;
+                let Some(release) =
+                    decode_or_pass(item, &table, "last_date_deployed", &mut passed)?
+                else {
+                    last_read = codec::string_attr(item, "last_date_deployed")
+                        .and_then(|date| date.parse().ok())
+                        .or(last_read);
+                    continue;
+                };
                 last_read = release.last_date_deployed().or(last_read);
                 if release.project_id() != project {
                     continue;
@@ -888,7 +952,24 @@ impl ReleaseStore for DynamoDbReleaseStore {
             start = Some(next);
             page_limit = page_limit.max(LATER_PAGE_LIMIT);
         }
-        Ok(held.into_iter().map(|(_, record)| record).collect())
+        // A full list ends at its oldest deployment; a record last deployed
+        // before that could not have changed it.
+        let oldest = match held.last() {
+            Some((_, record)) if held.len() == limit => {
+                Some(record.deployment.date_created().to_string())
+            }
+            _ => None,
+        };
+        passed.retain(|p| {
+            oldest
+                .as_deref()
+                .is_none_or(|oldest| p.date.as_str() >= oldest)
+        });
+        passed.sort_by(|a, b| (&b.date, &b.release_id).cmp(&(&a.date, &a.release_id)));
+        Ok(RecentDeployments {
+            records: held.into_iter().map(|(_, record)| record).collect(),
+            skipped: passed.into_iter().map(|p| p.skipped).collect(),
+        })
     }
 }
 

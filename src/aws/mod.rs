@@ -35,7 +35,7 @@
 //! for skipped in &latest.skipped {
 //!     eprintln!("warning: {skipped}");
 //! }
-//! if let Some(release) = releases.latest_release(project.id()).await? {
+//! if let Some(release) = releases.latest_release(project.id()).await?.release {
 //!     println!("newest release: {}", release.release_id());
 //! }
 //! # let _ = requester;

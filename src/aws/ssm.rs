@@ -129,6 +129,7 @@ impl ImageStore for SsmImageStore {
                     Err(problem) => {
                         skipped.push(SkippedParameter {
                             name: name.to_owned(),
+                            service: None,
                             reason: problem.to_string(),
                         });
                         continue;
@@ -147,6 +148,7 @@ impl ImageStore for SsmImageStore {
                     }
                     Err((_, reason)) => skipped.push(SkippedParameter {
                         name: name.to_owned(),
+                        service: Some(service),
                         reason,
                     }),
                 }

@@ -106,9 +106,9 @@ pub async fn publish(t: &Tracker, l: &str, service: &str, image: &str) {
 /// Publishes `archivist`, `bag-register` and `notifier` at `latest`.
 pub async fn publish_three(t: &Tracker) {
     for (service, image) in [
-        ("archivist", "ecr/archivist:ref.aaa"),
-        ("bag-register", "ecr/bag-register:ref.bbb"),
-        ("notifier", "ecr/notifier:ref.ccc"),
+        ("archivist", "ecr.example.com/archivist:ref.aaa"),
+        ("bag-register", "ecr.example.com/bag-register:ref.bbb"),
+        ("notifier", "ecr.example.com/notifier:ref.ccc"),
     ] {
         t.publish(&Label::latest(), &svc(service), &uri(image))
             .await
@@ -141,7 +141,7 @@ pub async fn prepare_freezes_the_label(stores: Stores) {
         .await
         .expect("prepare");
     let release = &prepared.release;
-    assert!(prepared.skipped.is_empty());
+    assert!(prepared.warnings.is_empty());
     assert_eq!(
         release.release_id().as_str(),
         "00000000-0000-4000-8000-000000000001"
@@ -157,15 +157,22 @@ pub async fn prepare_freezes_the_label(stores: Stores) {
     assert_eq!(release.images().len(), 3);
     assert_eq!(
         release.images()[&svc("notifier")],
-        entry("ecr/notifier:ref.ccc")
+        entry("ecr.example.com/notifier:ref.ccc")
     );
 
     // Stored as returned, and frozen: later builds do not change it.
-    publish(&t, "latest", "notifier", "ecr/notifier:ref.ddd").await;
-    let stored = t.release(&release.release_id().into()).await.expect("get");
+    publish(&t, "latest", "notifier", "ecr.example.com/notifier:ref.ddd").await;
+    let stored = t
+        .release(&release.release_id().into())
+        .await
+        .expect("get")
+        .release;
     assert_eq!(&stored, release);
     assert_eq!(
-        &t.release(&ReleaseRef::Latest).await.expect("latest"),
+        &t.release(&ReleaseRef::Latest)
+            .await
+            .expect("latest")
+            .release,
         release
     );
 }
@@ -202,25 +209,37 @@ pub async fn prepare_from_an_empty_label_is_an_error(stores: Stores) {
 pub async fn prepare_with_overrides(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
-    publish(&t, "hotfix", "archivist", "ecr/archivist:ref.fix").await;
+    publish(
+        &t,
+        "hotfix",
+        "archivist",
+        "ecr.example.com/archivist:ref.fix",
+    )
+    .await;
     let prepared = t
         .prepare(
             PrepareRequest::latest()
                 .with_image(svc("archivist"), ImageSource::Label(label("hotfix")))
                 .with_image(
                     svc("notifier"),
-                    ImageSource::Uri(uri("ecr/notifier:pinned")),
+                    ImageSource::Uri(uri("ecr.example.com/notifier:pinned")),
                 ),
         )
         .await
         .expect("prepare");
     let images = prepared.release.images();
-    assert_eq!(images[&svc("archivist")], entry("ecr/archivist:ref.fix"));
+    assert_eq!(
+        images[&svc("archivist")],
+        entry("ecr.example.com/archivist:ref.fix")
+    );
     assert_eq!(
         images[&svc("bag-register")],
-        entry("ecr/bag-register:ref.bbb")
+        entry("ecr.example.com/bag-register:ref.bbb")
     );
-    assert_eq!(images[&svc("notifier")], entry("ecr/notifier:pinned"));
+    assert_eq!(
+        images[&svc("notifier")],
+        entry("ecr.example.com/notifier:pinned")
+    );
 }
 
 pub async fn prepare_override_errors_create_nothing(stores: Stores) {
@@ -257,8 +276,14 @@ pub async fn update_takes_chosen_services_from_a_label(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
     let base = prepare_latest(&t).await;
-    publish(&t, "latest", "archivist", "ecr/archivist:ref.new").await;
-    publish(&t, "latest", "notifier", "ecr/notifier:ref.new").await;
+    publish(
+        &t,
+        "latest",
+        "archivist",
+        "ecr.example.com/archivist:ref.new",
+    )
+    .await;
+    publish(&t, "latest", "notifier", "ecr.example.com/notifier:ref.new").await;
     let updated = t
         .update(
             UpdateRequest::new(
@@ -275,12 +300,12 @@ pub async fn update_takes_chosen_services_from_a_label(stores: Stores) {
     assert_eq!(updated.description(), "archivist fix");
     assert_eq!(
         updated.images()[&svc("archivist")],
-        entry("ecr/archivist:ref.new")
+        entry("ecr.example.com/archivist:ref.new")
     );
     // Not chosen: kept from the base even though latest moved on.
     assert_eq!(
         updated.images()[&svc("notifier")],
-        entry("ecr/notifier:ref.ccc")
+        entry("ecr.example.com/notifier:ref.ccc")
     );
     assert_eq!(updated.images().len(), 3);
     let diff = t
@@ -357,9 +382,9 @@ pub async fn deploy_writes_the_label_and_records_the_deployment(stores: Stores) 
     assert_eq!(
         label_map(&t, "stage").await,
         pairs(&[
-            ("archivist", "ecr/archivist:ref.aaa"),
-            ("bag-register", "ecr/bag-register:ref.bbb"),
-            ("notifier", "ecr/notifier:ref.ccc"),
+            ("archivist", "ecr.example.com/archivist:ref.aaa"),
+            ("bag-register", "ecr.example.com/bag-register:ref.bbb"),
+            ("notifier", "ecr.example.com/notifier:ref.ccc"),
         ])
     );
     let d = &deployed.deployment;
@@ -371,7 +396,7 @@ pub async fn deploy_writes_the_label_and_records_the_deployment(stores: Stores) 
         deployed.release.last_date_deployed(),
         Some(d.date_created())
     );
-    assert_eq!(t.release(&id).await.expect("get"), deployed.release);
+    assert_eq!(t.release(&id).await.expect("get").release, deployed.release);
 
     // Again: nothing to write, a second deployment recorded.
     let again = t.deploy(&id, "stage", "").await.expect("redeploy");
@@ -401,7 +426,11 @@ pub async fn deploy_to_an_unknown_environment_writes_nothing(stores: Stores) {
     }
     assert!(err.to_string().contains("stage, prod"), "{err}");
     assert!(label_map(&t, "prdo").await.is_empty());
-    let stored = t.release(&release.release_id().into()).await.expect("get");
+    let stored = t
+        .release(&release.release_id().into())
+        .await
+        .expect("get")
+        .release;
     assert!(stored.deployments().is_empty());
 
     // release_deploy checks the environment before making the release.
@@ -453,7 +482,7 @@ pub async fn deploy_of_a_legacy_release_with_null_images_writes_nothing(stores: 
             "date_created": "2021-01-01T00:00:00",
             "requested_by": "arn:aws:iam::1:user/bob",
             "description": "old",
-            "images": {"archivist": "ecr/archivist:ref.1", "gone": null, "tagged": ["ref.a", "ref.b"]},
+            "images": {"archivist": "ecr.example.com/archivist:ref.1", "gone": null, "tagged": ["ref.a", "ref.b"]},
             "deployments": []
         }),
         "legacy-1",
@@ -476,8 +505,8 @@ pub async fn deploy_of_a_legacy_release_with_null_images_writes_nothing(stores: 
     }
     assert!(label_map(&t, "stage").await.is_empty());
     // The way out: a new release filling the gaps from a label.
-    publish(&t, "latest", "gone", "ecr/gone:1").await;
-    publish(&t, "latest", "tagged", "ecr/tagged:1").await;
+    publish(&t, "latest", "gone", "ecr.example.com/gone:1").await;
+    publish(&t, "latest", "tagged", "ecr.example.com/tagged:1").await;
     let fixed = t
         .update(UpdateRequest::new(
             ReleaseRef::Latest,
@@ -498,9 +527,15 @@ pub async fn plan_shows_what_a_deploy_would_change_without_writing(stores: Store
     let t = tracker(&stores);
     publish_three(&t).await;
     let release = prepare_latest(&t).await;
-    publish(&t, "stage", "archivist", "ecr/archivist:ref.aaa").await;
-    publish(&t, "stage", "notifier", "ecr/notifier:ref.old").await;
-    publish(&t, "stage", "retired", "ecr/retired:1").await;
+    publish(
+        &t,
+        "stage",
+        "archivist",
+        "ecr.example.com/archivist:ref.aaa",
+    )
+    .await;
+    publish(&t, "stage", "notifier", "ecr.example.com/notifier:ref.old").await;
+    publish(&t, "stage", "retired", "ecr.example.com/retired:1").await;
     let before = label_map(&t, "stage").await;
     let plan = t.plan(&ReleaseRef::Latest, "stage").await.expect("plan");
     assert_eq!(label_map(&t, "stage").await, before, "plan wrote something");
@@ -521,22 +556,24 @@ pub async fn plan_shows_what_a_deploy_would_change_without_writing(stores: Store
     assert_eq!(
         changes,
         vec![
-            ("bag-register", None, "ecr/bag-register:ref.bbb"),
+            ("bag-register", None, "ecr.example.com/bag-register:ref.bbb"),
             (
                 "notifier",
-                Some("ecr/notifier:ref.old"),
-                "ecr/notifier:ref.ccc"
+                Some("ecr.example.com/notifier:ref.old"),
+                "ecr.example.com/notifier:ref.ccc"
             ),
         ]
     );
     assert!(!plan.is_noop());
     let text = plan.to_string();
     assert!(
-        text.contains("+ bag-register: ecr/bag-register:ref.bbb"),
+        text.contains("+ bag-register: ecr.example.com/bag-register:ref.bbb"),
         "{text}"
     );
     assert!(
-        text.contains("~ notifier: ecr/notifier:ref.old -> ecr/notifier:ref.ccc"),
+        text.contains(
+            "~ notifier: ecr.example.com/notifier:ref.old -> ecr.example.com/notifier:ref.ccc"
+        ),
         "{text}"
     );
 
@@ -562,8 +599,8 @@ pub async fn diff_between_releases(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
     let first = prepare_latest(&t).await;
-    publish(&t, "latest", "notifier", "ecr/notifier:ref.new").await;
-    publish(&t, "latest", "indexer", "ecr/indexer:1").await;
+    publish(&t, "latest", "notifier", "ecr.example.com/notifier:ref.new").await;
+    publish(&t, "latest", "indexer", "ecr.example.com/indexer:1").await;
     let second = prepare_latest(&t).await;
     let diff = t
         .diff(&first.release_id().into(), &ReleaseRef::Latest)
@@ -574,8 +611,14 @@ pub async fn diff_between_releases(stores: Stores) {
     assert_eq!(diff.added.keys().collect::<Vec<_>>(), vec![&svc("indexer")]);
     assert!(diff.removed.is_empty());
     assert_eq!(diff.changed.len(), 1);
-    assert_eq!(diff.changed[0].from, entry("ecr/notifier:ref.ccc"));
-    assert_eq!(diff.changed[0].to, entry("ecr/notifier:ref.new"));
+    assert_eq!(
+        diff.changed[0].from,
+        entry("ecr.example.com/notifier:ref.ccc")
+    );
+    assert_eq!(
+        diff.changed[0].to,
+        entry("ecr.example.com/notifier:ref.new")
+    );
     assert_eq!(diff.unchanged, vec![svc("archivist"), svc("bag-register")]);
     let back = t
         .diff(&ReleaseRef::Latest, &first.release_id().into())
@@ -591,9 +634,14 @@ pub async fn diff_between_releases(stores: Stores) {
         .expect("diff")
         .is_empty());
     let text = diff.to_string();
-    assert!(text.contains("+ indexer: ecr/indexer:1"), "{text}");
     assert!(
-        text.contains("~ notifier: ecr/notifier:ref.ccc -> ecr/notifier:ref.new"),
+        text.contains("+ indexer: ecr.example.com/indexer:1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "~ notifier: ecr.example.com/notifier:ref.ccc -> ecr.example.com/notifier:ref.new"
+        ),
         "{text}"
     );
 }
@@ -601,12 +649,12 @@ pub async fn diff_between_releases(stores: Stores) {
 pub async fn current_reports_the_release_and_drift(stores: Stores) {
     let t = tracker(&stores);
     publish_three(&t).await;
-    assert!(t.current("stage").await.expect("current").is_none());
+    assert!(t.current("stage").await.expect("current").current.is_none());
     let first = prepare_latest(&t).await;
     t.deploy(&first.release_id().into(), "stage", "one")
         .await
         .expect("deploy");
-    publish(&t, "latest", "notifier", "ecr/notifier:ref.new").await;
+    publish(&t, "latest", "notifier", "ecr.example.com/notifier:ref.new").await;
     let second = prepare_latest(&t).await;
     t.deploy(&second.release_id().into(), "prod", "two")
         .await
@@ -616,19 +664,26 @@ pub async fn current_reports_the_release_and_drift(stores: Stores) {
         .current("stage")
         .await
         .expect("current")
+        .current
         .expect("deployed");
     assert_eq!(current.release.release_id(), first.release_id());
     assert_eq!(current.deployment.description(), "one");
     assert!(current.label_matches());
-    let prod = t.current("prod").await.expect("current").expect("deployed");
+    let prod = t
+        .current("prod")
+        .await
+        .expect("current")
+        .current
+        .expect("deployed");
     assert_eq!(prod.release.release_id(), second.release_id());
 
     // Someone changes stage by hand.
-    publish(&t, "stage", "archivist", "ecr/archivist:hand").await;
+    publish(&t, "stage", "archivist", "ecr.example.com/archivist:hand").await;
     let current = t
         .current("stage")
         .await
         .expect("current")
+        .current
         .expect("deployed");
     assert_eq!(current.drifted, vec![svc("archivist")]);
     assert!(!current.label_matches());
@@ -656,16 +711,16 @@ pub async fn history_is_newest_first_per_environment_or_all(stores: Stores) {
         .await
         .expect("deploy");
 
-    let all = t.history(None, 10).await.expect("history");
+    let all = t.history(None, 10).await.expect("history").records;
     let described: Vec<_> = all.iter().map(|r| r.deployment.description()).collect();
     assert_eq!(described, vec!["d", "c", "b", "a"]);
     assert_eq!(&all[0].release_id, r2.release_id());
     assert_eq!(&all[1].release_id, r1.release_id());
 
-    let stage = t.history(Some("stage"), 10).await.expect("history");
+    let stage = t.history(Some("stage"), 10).await.expect("history").records;
     let described: Vec<_> = stage.iter().map(|r| r.deployment.description()).collect();
     assert_eq!(described, vec!["b", "a"]);
-    let newest = t.history(None, 3).await.expect("history");
+    let newest = t.history(None, 3).await.expect("history").records;
     assert_eq!(newest.len(), 3);
     assert_eq!(newest[2].deployment.description(), "b");
     assert!(matches!(
@@ -684,7 +739,10 @@ pub async fn latest_is_the_newest_release_ties_to_the_greatest_id(stores: Stores
     t.prepare(PrepareRequest::latest()).await.expect("prepare");
     let second = prepare_latest(&t).await;
     assert_eq!(
-        t.release(&ReleaseRef::Latest).await.expect("latest"),
+        t.release(&ReleaseRef::Latest)
+            .await
+            .expect("latest")
+            .release,
         second
     );
 
@@ -710,7 +768,11 @@ pub async fn latest_is_the_newest_release_ties_to_the_greatest_id(stores: Stores
         .await
         .expect("prepare");
     }
-    let latest = t.release(&ReleaseRef::Latest).await.expect("latest");
+    let latest = t
+        .release(&ReleaseRef::Latest)
+        .await
+        .expect("latest")
+        .release;
     assert_eq!(latest.release_id().as_str(), ids[0]);
     let plan = t.plan(&ReleaseRef::Latest, "stage").await.expect("plan");
     assert_eq!(plan.release_id.as_str(), ids[0]);
@@ -731,7 +793,7 @@ pub async fn release_deploy_deploys_the_release_it_made(stores: Stores) {
     assert_eq!(deployed.release.description(), "ship it");
     assert_eq!(deployed.deployment.description(), "go");
     assert_eq!(deployed.written.len(), 3);
-    let history = t.history(Some("stage"), 5).await.expect("history");
+    let history = t.history(Some("stage"), 5).await.expect("history").records;
     assert_eq!(history.len(), 1);
     assert_eq!(&history[0].release_id, prepared.release.release_id());
 }
