@@ -101,6 +101,7 @@ async fn four_service_release() -> (InMemoryImageStore, InMemoryReleaseStore, Pr
         images: Arc::new(images.clone()),
         releases: Arc::new(releases.clone()),
         project: "storage".parse().expect("project id"),
+        put_raw: Arc::new(|_| panic!("no raw records in this test")),
     };
     let t = workflow_suite::tracker(&stores);
     for s in ["a", "b", "c", "d"] {

@@ -222,3 +222,41 @@ pub async fn provision(store: &DynamoDbReleaseStore, project: &ProjectId) {
         Err(e) => panic!("provisioning the table of {project} failed: {e}"),
     }
 }
+
+/// The DynamoDB attribute value boto3 writes for a JSON value (strings S,
+/// numbers N, booleans BOOL, null NULL, lists L, objects M).
+pub fn json_attribute(value: &serde_json::Value) -> aws_sdk_dynamodb::types::AttributeValue {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use serde_json::Value;
+    match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(items) => AttributeValue::L(items.iter().map(json_attribute).collect()),
+        Value::Object(map) => AttributeValue::M(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_attribute(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Writes `record` (a JSON object) to `table` as one item, unconditionally,
+/// as another tool would.
+pub async fn put_json_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    record: &serde_json::Value,
+) {
+    let aws_sdk_dynamodb::types::AttributeValue::M(item) = json_attribute(record) else {
+        panic!("a record must be a JSON object: {record}");
+    };
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutItem on {table}: {e:?}"));
+}

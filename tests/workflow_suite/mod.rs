@@ -7,17 +7,27 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+mod shared_tables;
+#[allow(unused_imports)] // used by the test files that expand `workflow_tests!`
+pub use shared_tables::*;
+
 use release_tracking::{
     Environment, Error, ImageEntry, ImageSource, ImageStore, ImageUri, Label, PageRequest,
     PrepareRequest, Project, ProjectId, Release, ReleaseId, ReleaseRef, ReleaseStore,
     ReleaseTracker, Requester, ServiceId, Timestamp, UpdateRequest,
 };
 
+/// Writes a release record as given (as another tool would), bypassing
+/// every check, so records this crate cannot decode can be stored.
+pub type RawWriter =
+    Arc<dyn Fn(serde_json::Value) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// A pair of stores and a project id that is unused in both.
 pub struct Stores {
     pub images: Arc<dyn ImageStore>,
     pub releases: Arc<dyn ReleaseStore>,
     pub project: ProjectId,
+    pub put_raw: RawWriter,
 }
 
 pub type Tracker = ReleaseTracker<Arc<dyn ImageStore>, Arc<dyn ReleaseStore>>;
@@ -821,6 +831,14 @@ macro_rules! workflow_tests {
             history_is_newest_first_per_environment_or_all,
             latest_is_the_newest_release_ties_to_the_greatest_id,
             release_deploy_deploys_the_release_it_made,
+            unreadable_records_are_skipped_and_reported,
+            an_unreadable_record_read_by_id_names_the_field,
+            deployments_keep_their_release_shape,
+            new_releases_follow_the_newest_release_shape,
+            a_forced_shape_is_always_written,
+            bare_tags_are_undeployable_and_nothing_is_written,
+            bare_tags_resolve_through_the_manifest,
+            execute_deploys_the_planned_release_even_if_latest_moved,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
