@@ -62,13 +62,49 @@ impl Environment {
     }
 }
 
-/// An ECR repository entry of a project: `{id, services: [...]}`.
+/// An ECR repository entry of a project: `{id, services: [...]}`, with
+/// optional `account_id` and `namespace` overriding the project's (as
+/// `weco-deploy` reads them).
+///
+/// Build one with [`ImageRepository::new`]; more fields may be added.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImageRepository {
     /// The repository id.
     pub id: String,
     /// The services whose images it holds.
     pub services: Vec<ServiceId>,
+    /// The AWS account holding the repository, when not the project's
+    /// [`Project::account_id`].
+    pub account_id: Option<String>,
+    /// The repository namespace (the part of the repository name before the
+    /// id), when not the project's [`Project::namespace`].
+    pub namespace: Option<String>,
+}
+
+impl ImageRepository {
+    /// A repository entry holding the images of `services`, with no
+    /// account or namespace of its own.
+    pub fn new(id: impl Into<String>, services: Vec<ServiceId>) -> ImageRepository {
+        ImageRepository {
+            id: id.into(),
+            services,
+            account_id: None,
+            namespace: None,
+        }
+    }
+
+    /// Sets the account holding the repository.
+    pub fn with_account_id(mut self, account_id: impl Into<String>) -> ImageRepository {
+        self.account_id = Some(account_id.into());
+        self
+    }
+
+    /// Sets the repository namespace.
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> ImageRepository {
+        self.namespace = Some(namespace.into());
+        self
+    }
 }
 
 /// One project of the manifest.
@@ -109,6 +145,40 @@ impl Project {
             tf_stack_root: None,
             extra: Map::new(),
         })
+    }
+
+    /// Sets `role_arn` (see [`Project::role_arn`]). Like the other `with_`
+    /// methods it leaves [`Project::extra`] as it is.
+    pub fn with_role_arn(mut self, role_arn: impl Into<String>) -> Project {
+        self.role_arn = Some(role_arn.into());
+        self
+    }
+
+    /// Sets the AWS region (see [`Project::aws_region`]).
+    pub fn with_aws_region(mut self, region: impl Into<String>) -> Project {
+        self.aws_region = Some(region.into());
+        self
+    }
+
+    /// Sets `account_id` (see [`Project::account_id`]).
+    pub fn with_account_id(mut self, account_id: impl Into<String>) -> Project {
+        self.account_id = Some(account_id.into());
+        self
+    }
+
+    /// Sets `namespace` (see [`Project::namespace`]).
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Project {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Replaces `image_repositories` (see [`Project::image_repositories`]).
+    pub fn with_image_repositories(
+        mut self,
+        repositories: impl IntoIterator<Item = ImageRepository>,
+    ) -> Project {
+        self.image_repositories = repositories.into_iter().collect();
+        self
     }
 
     /// The project id.
@@ -164,6 +234,20 @@ impl Project {
     /// `image_repositories`.
     pub fn image_repositories(&self) -> &[ImageRepository] {
         &self.image_repositories
+    }
+
+    /// The repository entry holding `service`'s images: the first entry whose
+    /// `services` lists it, else the first whose `id` is the service id
+    /// (`weco-deploy` keys a release's images by repository id).
+    pub fn image_repository_for(&self, service: &ServiceId) -> Option<&ImageRepository> {
+        self.image_repositories
+            .iter()
+            .find(|r| r.services.contains(service))
+            .or_else(|| {
+                self.image_repositories
+                    .iter()
+                    .find(|r| r.id == service.as_str())
+            })
     }
 
     /// `github_repository`.
@@ -347,7 +431,7 @@ const PROJECT_KEYS: &[&str] = &[
 ];
 const OLDEST_FORM_ID: &str = "id";
 const ENVIRONMENT_KEYS: &[&str] = &["id", "name"];
-const IMAGE_REPOSITORY_KEYS: &[&str] = &["id", "services"];
+const IMAGE_REPOSITORY_KEYS: &[&str] = &["id", "services", "account_id", "namespace"];
 
 fn read_document(text: &str, file: &str) -> Result<Value> {
     // Editors on Windows may write a byte-order mark; serde_json rejects it.
@@ -1060,10 +1144,14 @@ fn build_image_repositories(
                 }
             })
             .collect::<Result<Vec<_>>>()?;
+        let account_id = optional_string(file, &entry_path, entry, "account_id")?;
+        let namespace = optional_string(file, &entry_path, entry, "namespace")?;
         warn_unknown_keys(warnings, file, &entry_path, entry, IMAGE_REPOSITORY_KEYS);
         repositories.push(ImageRepository {
             id: id.to_owned(),
             services,
+            account_id,
+            namespace,
         });
     }
     Ok(repositories)
@@ -1092,6 +1180,89 @@ mod tests {
         assert_eq!(suggestion("REGION_NAME", PROJECT_KEYS), Some("region_name"));
         assert_eq!(suggestion("ib", ENVIRONMENT_KEYS), None);
         assert_eq!(suggestion("team", PROJECT_KEYS), None);
+    }
+
+    fn service(id: &str) -> ServiceId {
+        ServiceId::new(id).unwrap()
+    }
+
+    #[test]
+    fn image_repositories_read_account_and_namespace_overrides() {
+        let text = r#"{"storage": {"name": "Storage", "environments": [],
+            "image_repositories": [
+                {"id": "api", "services": ["api"], "account_id": "975596993436", "namespace": "uk.ac.wellcome"},
+                {"id": "worker", "services": ["worker"], "account_id": null}
+            ]}}"#;
+        let manifest = Manifest::parse(text, "m").unwrap();
+        assert!(manifest.warnings().is_empty(), "{:?}", manifest.warnings());
+        let repositories = manifest.select(None).unwrap().image_repositories();
+        assert_eq!(
+            repositories,
+            [
+                ImageRepository::new("api", vec![service("api")])
+                    .with_account_id("975596993436")
+                    .with_namespace("uk.ac.wellcome"),
+                ImageRepository::new("worker", vec![service("worker")]),
+            ]
+        );
+    }
+
+    #[test]
+    fn image_repository_overrides_must_be_strings() {
+        for key in ["account_id", "namespace"] {
+            let text = format!(
+                r#"{{"storage": {{"name": "Storage", "environments": [],
+                    "image_repositories": [{{"id": "api", "services": [], "{key}": 12}}]}}}}"#
+            );
+            match Manifest::parse(&text, "m") {
+                Err(Error::ManifestInvalid {
+                    location, problem, ..
+                }) => {
+                    assert_eq!(location, format!("storage.image_repositories[0].{key}"));
+                    assert!(problem.contains("expected a string"), "{problem}");
+                }
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn project_builders_set_every_field() {
+        let project = Project::new(ProjectId::new("storage").unwrap(), "Storage", vec![])
+            .unwrap()
+            .with_role_arn("arn:aws:iam::1:role/ci")
+            .with_aws_region("eu-west-1")
+            .with_account_id("760097843905")
+            .with_namespace("uk.ac.wellcome")
+            .with_image_repositories([ImageRepository::new("api", vec![service("api")])]);
+        assert_eq!(project.role_arn(), Some("arn:aws:iam::1:role/ci"));
+        assert_eq!(project.aws_region(), Some("eu-west-1"));
+        assert_eq!(project.account_id(), Some("760097843905"));
+        assert_eq!(project.namespace(), Some("uk.ac.wellcome"));
+        assert_eq!(project.image_repositories().len(), 1);
+        assert_eq!(project.image_repositories()[0].id, "api");
+    }
+
+    #[test]
+    fn image_repository_for_prefers_the_services_list_then_the_id() {
+        let project = Project::new(ProjectId::new("storage").unwrap(), "Storage", vec![])
+            .unwrap()
+            .with_image_repositories([
+                ImageRepository::new("worker", vec![]),
+                ImageRepository::new("shared", vec![service("worker"), service("api")]),
+                ImageRepository::new("ingest", vec![]),
+            ]);
+        let id_of = |s: &str| {
+            project
+                .image_repository_for(&service(s))
+                .map(|r| r.id.as_str())
+        };
+        // Listed in `services` wins over an entry named like the service.
+        assert_eq!(id_of("worker"), Some("shared"));
+        assert_eq!(id_of("api"), Some("shared"));
+        // Not listed anywhere: the entry with the service's id.
+        assert_eq!(id_of("ingest"), Some("ingest"));
+        assert_eq!(id_of("other"), None);
     }
 
     #[test]
