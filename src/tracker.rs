@@ -767,22 +767,25 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         tag: &ImageUri,
     ) -> std::result::Result<ImageUri, String> {
         let project = &self.project;
-        let repository = project
-            .image_repositories()
-            .iter()
-            .find(|r| r.services.contains(service))
-            .or_else(|| project.image_repositories().iter().find(|r| r.id == service.as_str()))
+        let repository = project.image_repository_for(service).ok_or_else(|| {
+            format!(
+                "`{service}` holds the bare tag `{tag}` and no `image_repositories` entry lists it"
+            )
+        })?;
+        let account = repository
+            .account_id
+            .as_deref()
+            .or(project.account_id())
             .ok_or_else(|| {
-            format!("`{service}` holds the bare tag `{tag}` and no `image_repositories` entry lists it")
-        })?;
-        let account = project.account_id().ok_or_else(|| {
-            format!("`{service}` holds a bare tag and the manifest has no `account_id`")
-        })?;
+                format!("`{service}` holds a bare tag and the manifest has no `account_id`")
+            })?;
         let region = project.aws_region().ok_or_else(|| {
             format!("`{service}` holds a bare tag and the manifest has no `aws_region_name`")
         })?;
-        let namespace = project
-            .namespace()
+        let namespace = repository
+            .namespace
+            .as_deref()
+            .or(project.namespace())
             .ok_or_else(|| format!("`{service}` holds a bare tag; {NO_NAMESPACE_FIX}"))?;
         let uri = format!(
             "{account}.dkr.ecr.{region}.amazonaws.com/{namespace}/{}:{tag}",

@@ -296,7 +296,8 @@ fn release_with_a_bare_tag(stores: &Stores) -> Value {
         "release_id": "bare", "project_id": stores.project.as_str(),
         "project_name": "Storage service", "date_created": "2021-01-01T00:00:00",
         "requested_by": ALICE, "description": "weco-deploy 5.6.5",
-        "images": {"archivist": "ref.3f2a9c1", "notifier": "ecr.example.com/notifier:ref.ccc"},
+        "images": {"archivist": "ref.3f2a9c1", "bag-register": "ref.9b1d77e",
+                   "notifier": "ecr.example.com/notifier:ref.ccc"},
         "deployments": []
     })
 }
@@ -314,7 +315,11 @@ pub async fn bare_tags_are_undeployable_and_nothing_is_written(stores: Stores) {
     ] {
         match &err {
             Error::UndeployableRelease { services, fix, .. } => {
-                assert_eq!(services, &[super::svc("archivist")], "{err}");
+                assert_eq!(
+                    services,
+                    &[super::svc("archivist"), super::svc("bag-register")],
+                    "{err}"
+                );
                 assert!(fix.contains("image_repositories"), "{err}");
             }
             other => panic!("expected UndeployableRelease, got {other}"),
@@ -334,7 +339,9 @@ pub async fn bare_tags_resolve_through_the_manifest(stores: Stores) {
         &format!(
             r#"{{"{}": {{"name": "Storage service", "account_id": "123456789012",
                 "aws_region_name": "eu-west-1", "namespace": "uk.ac.wellcome",
-                "image_repositories": [{{"id": "archivist", "services": ["archivist"]}}],
+                "image_repositories": [{{"id": "archivist", "services": ["archivist"]}},
+                    {{"id": "registrar", "services": ["bag-register"],
+                      "account_id": "999999999999", "namespace": "other"}}],
                 "environments": [{{"id": "stage", "name": "Staging"}}]}}}}"#,
             stores.project
         ),
@@ -367,6 +374,10 @@ pub async fn bare_tags_resolve_through_the_manifest(stores: Stores) {
         label_map(&t, "stage").await,
         pairs(&[
             ("archivist", resolved),
+            (
+                "bag-register",
+                "999999999999.dkr.ecr.eu-west-1.amazonaws.com/other/registrar:ref.9b1d77e"
+            ),
             ("notifier", "ecr.example.com/notifier:ref.ccc"),
         ])
     );
