@@ -891,6 +891,13 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             }
         }
         for (service, planned) in target {
+            let in_conflict = plan
+                .conflicts
+                .iter()
+                .any(|c| c.service.as_ref() == Some(&service));
+            if in_conflict {
+                continue;
+            }
             match current.remove(&service) {
                 Some(existing) if existing == planned.image => plan.unchanged.push(service),
                 current => plan.changes.push(PlannedWrite {

@@ -217,3 +217,112 @@ async fn images_are_written_as_string_parameters_and_read_one_by_one() {
         other => panic!("expected InvalidRecord, got {other:?}"),
     }
 }
+
+/// A parameter of another type where a deploy would write (a SecureString
+/// or StringList at the environment's label): the plan shows it as a
+/// conflict, not as a new parameter; the deploy refuses before any write and
+/// names it; other parameters under the label that are not images are
+/// warnings in the plan and the deploy, as they are in `prepare`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_of_another_type_stop_a_deploy_before_any_write() {
+    use release_tracking::{
+        Environment, PrepareRequest, Project, ReleaseRef, ReleaseTracker, Requester, Warning,
+    };
+
+    let project = fresh_project("ssmtype");
+    let client = ssm_client().await;
+    let tracker = ReleaseTracker::new(
+        Project::new(
+            project.clone(),
+            "Conflicts",
+            vec![Environment::new("stage".parse().expect("env"), "Staging")],
+        )
+        .expect("project"),
+        image_store().await,
+        aws_common::release_store(&project).await,
+        Requester::new("arn:aws:iam::123456789012:user/alice"),
+    );
+    let latest = Label::latest();
+    for service in ["archivist", "notifier", "registrar"] {
+        tracker
+            .publish(
+                &latest,
+                &svc(service),
+                &uri(&format!("ecr.example.com/{service}:ref.1")),
+            )
+            .await
+            .expect("publish");
+    }
+    let stage: Label = "stage".parse().expect("label");
+    let secure = image_parameter_name(&project, &stage, &svc("archivist"));
+    let list = image_parameter_name(&project, &stage, &svc("notifier"));
+    let nested = format!(
+        "{}/extra",
+        image_parameter_name(&project, &stage, &svc("x"))
+    );
+    put_raw(&client, &secure, "ciphertext", ParameterType::SecureString).await;
+    put_raw(&client, &list, "a,b", ParameterType::StringList).await;
+    put_raw(
+        &client,
+        &nested,
+        "ecr.example.com/x:1",
+        ParameterType::String,
+    )
+    .await;
+
+    let release = tracker
+        .prepare(PrepareRequest::latest())
+        .await
+        .expect("prepare")
+        .release;
+    let id: ReleaseRef = release.release_id().into();
+    let plan = tracker.plan(&id, "stage").await.expect("plan");
+    let conflicts: Vec<_> = plan.conflicts.iter().map(|c| c.name.clone()).collect();
+    assert_eq!(conflicts, [secure.clone(), list.clone()]);
+    let planned: Vec<_> = plan.changes.iter().map(|c| c.service.as_str()).collect();
+    assert_eq!(
+        planned,
+        ["registrar"],
+        "conflicts are not planned as new parameters"
+    );
+    let shown = plan.to_string();
+    assert!(shown.contains(&format!("! {secure}")), "{shown}");
+    let warned: Vec<_> = plan
+        .warnings
+        .iter()
+        .filter_map(|w| match w {
+            Warning::SkippedParameter(p) => Some(p.name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(warned, [nested.clone()]);
+
+    let err = tracker.deploy(&id, "stage", "x").await.unwrap_err();
+    match &err {
+        Error::ConflictingParameters { parameters, .. } => {
+            assert_eq!(parameters, &[secure.clone(), list.clone()], "{err}")
+        }
+        other => panic!("expected ConflictingParameters, got {other}"),
+    }
+    assert!(err.to_string().contains("Nothing was written"), "{err}");
+    // Nothing was written: registrar has no parameter at stage, the others
+    // keep their type and value, and no deployment was recorded.
+    let registrar = client
+        .get_parameter()
+        .name(image_parameter_name(&project, &stage, &svc("registrar")))
+        .send()
+        .await;
+    assert!(registrar.is_err(), "registrar must not have been written");
+    let kept = client
+        .get_parameter()
+        .name(&secure)
+        .send()
+        .await
+        .expect("read the SecureString back");
+    assert_eq!(
+        kept.parameter().and_then(|p| p.r#type()),
+        Some(&ParameterType::SecureString)
+    );
+    let stored = tracker.release(&id).await.expect("read").release;
+    assert!(stored.deployments().is_empty());
+}
