@@ -295,7 +295,7 @@ async fn parameters_of_another_type_stop_a_deploy_before_any_write() {
             _ => None,
         })
         .collect();
-    assert_eq!(warned, [nested.clone()]);
+    assert_eq!(warned, std::slice::from_ref(&nested));
 
     let err = tracker.deploy(&id, "stage", "x").await.unwrap_err();
     match &err {
