@@ -37,44 +37,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# moto's own `moto_server` handles requests on many threads without a lock,
-# so two concurrent UpdateItem calls on one item can interleave (both read
-# the old list, one append is lost: seen 2 of 64 lost). DynamoDB applies each
-# write to an item atomically, so this runs moto's app behind a lock: requests
-# still arrive concurrently, each is applied whole, as DynamoDB does.
+# scripts/moto_server.py: moto's app one request at a time (as DynamoDB
+# applies each write to an item atomically), with per-access-key call counts.
 echo "== starting moto on 127.0.0.1:$PORT (log: $MOTO_LOG)"
-"$VENV/bin/python" - "$PORT" >"$MOTO_LOG" 2>&1 <<'PY' &
-import os
-import sys
-import threading
-
-from werkzeug.serving import run_simple
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-
-port = int(sys.argv[1])
-os.environ.setdefault("MOTO_PORT", str(port))
-app = DomainDispatcherApplication(create_backend_app)
-lock = threading.Lock()
-
-
-def one_request_at_a_time(environ, start_response):
-    with lock:
-        result = app(environ, start_response)
-        try:
-            return [b"".join(result)]
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-
-
-run_simple("127.0.0.1", port, one_request_at_a_time, threaded=True,
-           request_handler=MotoRequestHandler)
-PY
+"$VENV/bin/python" scripts/moto_server.py "$PORT" >"$MOTO_LOG" 2>&1 &
 MOTO_PID=$!
 
 ready=""
