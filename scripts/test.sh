@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command: every test, the AWS ones against a local
-# moto emulator that this script installs (into .venv) and starts.
+# moto emulator that this script installs (into .venv) and starts, and the
+# checks that run the real weco-deploy 4.1.6 (installed into .venv-weco)
+# against records this crate wrote.
 #
 # Needs python3 (with venv/pip) and cargo. Idempotent; works from any
 # directory.
@@ -10,12 +12,25 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 MOTO_VERSION="5.2.5"
 VENV=".venv"
+# The last weco-deploy that kept labels in SSM; its own venv, as its boto3
+# need not match moto's. boto3 >= 1.28 reads AWS_ENDPOINT_URL, which is how
+# the tests point it at the emulator (weco-deploy has no endpoint option).
+WECO_DEPLOY_VERSION="4.1.6"
+WECO_VENV=".venv-weco"
 
 if ! "$VENV/bin/python" -c "import moto, flask" >/dev/null 2>&1 \
   || [ "$("$VENV/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "$MOTO_VERSION" ]; then
   echo "== installing moto[server]==$MOTO_VERSION into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet "moto[server]==$MOTO_VERSION"
+fi
+
+if [ "$("$WECO_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("weco-deploy"))' 2>/dev/null)" != "$WECO_DEPLOY_VERSION" ] \
+  || ! "$WECO_VENV/bin/python" -c 'import boto3, sys; sys.exit(tuple(map(int, boto3.__version__.split(".")[:2])) < (1, 28))' >/dev/null 2>&1 \
+  || [ ! -x "$WECO_VENV/bin/weco-deploy" ]; then
+  echo "== installing weco-deploy==$WECO_DEPLOY_VERSION into $WECO_VENV"
+  python3 -m venv "$WECO_VENV"
+  "$WECO_VENV/bin/pip" install --quiet "weco-deploy==$WECO_DEPLOY_VERSION" "boto3>=1.28"
 fi
 
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
@@ -61,6 +76,8 @@ if [ -z "$ready" ]; then
 fi
 
 export RELEASE_TRACKING_TEST_ENDPOINT="http://127.0.0.1:$PORT"
+RELEASE_TRACKING_WECO_DEPLOY="$(pwd)/$WECO_VENV/bin/weco-deploy"
+export RELEASE_TRACKING_WECO_DEPLOY
 export AWS_EC2_METADATA_DISABLED=true
 export AWS_ACCESS_KEY_ID=testing
 export AWS_SECRET_ACCESS_KEY=testing
