@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command: every test, the AWS ones against a local
-# moto emulator that this script installs (into .venv) and starts.
+# moto emulator that this script installs (into .venv) and starts, and the
+# checks that run the real weco-deploy 4.1.6 (installed into .venv-weco)
+# against records this crate wrote.
 #
 # Needs python3 (with venv/pip) and cargo. Idempotent; works from any
 # directory.
@@ -10,12 +12,25 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 MOTO_VERSION="5.2.5"
 VENV=".venv"
+# The last weco-deploy that kept labels in SSM; its own venv, as its boto3
+# need not match moto's. boto3 >= 1.28 reads AWS_ENDPOINT_URL, which is how
+# the tests point it at the emulator (weco-deploy has no endpoint option).
+WECO_DEPLOY_VERSION="4.1.6"
+WECO_VENV=".venv-weco"
 
 if ! "$VENV/bin/python" -c "import moto, flask" >/dev/null 2>&1 \
   || [ "$("$VENV/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "$MOTO_VERSION" ]; then
   echo "== installing moto[server]==$MOTO_VERSION into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet "moto[server]==$MOTO_VERSION"
+fi
+
+if [ "$("$WECO_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("weco-deploy"))' 2>/dev/null)" != "$WECO_DEPLOY_VERSION" ] \
+  || ! "$WECO_VENV/bin/python" -c 'import boto3, sys; sys.exit(tuple(map(int, boto3.__version__.split(".")[:2])) < (1, 28))' >/dev/null 2>&1 \
+  || [ ! -x "$WECO_VENV/bin/weco-deploy" ]; then
+  echo "== installing weco-deploy==$WECO_DEPLOY_VERSION into $WECO_VENV"
+  python3 -m venv "$WECO_VENV"
+  "$WECO_VENV/bin/pip" install --quiet "weco-deploy==$WECO_DEPLOY_VERSION" "boto3>=1.28"
 fi
 
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
@@ -37,44 +52,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# moto's own `moto_server` handles requests on many threads without a lock,
-# so two concurrent UpdateItem calls on one item can interleave (both read
-# the old list, one append is lost: seen 2 of 64 lost). DynamoDB applies each
-# write to an item atomically, so this runs moto's app behind a lock: requests
-# still arrive concurrently, each is applied whole, as DynamoDB does.
+# scripts/moto_server.py: moto's app one request at a time (as DynamoDB
+# applies each write to an item atomically), with per-access-key call counts.
 echo "== starting moto on 127.0.0.1:$PORT (log: $MOTO_LOG)"
-"$VENV/bin/python" - "$PORT" >"$MOTO_LOG" 2>&1 <<'PY' &
-import os
-import sys
-import threading
-
-from werkzeug.serving import run_simple
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-
-port = int(sys.argv[1])
-os.environ.setdefault("MOTO_PORT", str(port))
-app = DomainDispatcherApplication(create_backend_app)
-lock = threading.Lock()
-
-
-def one_request_at_a_time(environ, start_response):
-    with lock:
-        result = app(environ, start_response)
-        try:
-            return [b"".join(result)]
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-
-
-run_simple("127.0.0.1", port, one_request_at_a_time, threaded=True,
-           request_handler=MotoRequestHandler)
-PY
+"$VENV/bin/python" scripts/moto_server.py "$PORT" >"$MOTO_LOG" 2>&1 &
 MOTO_PID=$!
 
 ready=""
@@ -95,6 +76,8 @@ if [ -z "$ready" ]; then
 fi
 
 export RELEASE_TRACKING_TEST_ENDPOINT="http://127.0.0.1:$PORT"
+RELEASE_TRACKING_WECO_DEPLOY="$(pwd)/$WECO_VENV/bin/weco-deploy"
+export RELEASE_TRACKING_WECO_DEPLOY
 export AWS_EC2_METADATA_DISABLED=true
 export AWS_ACCESS_KEY_ID=testing
 export AWS_SECRET_ACCESS_KEY=testing

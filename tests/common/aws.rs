@@ -1,12 +1,14 @@
 //! Shared helpers for the emulator tests (`tests/aws_*.rs`): clients pointed
-//! at the moto server that `scripts/test.sh` starts, fresh project ids, and
-//! an interceptor that counts AWS calls.
+//! at the moto server that `scripts/test.sh` starts, fresh project ids, an
+//! interceptor that counts AWS calls in this process, and the emulator's own
+//! per-access-key counts, which also see child processes.
 //!
 //! Include with `#[path = "common/aws.rs"] mod aws_common;`.
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,6 +17,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::config::{ConfigBag, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -25,11 +28,19 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use release_tracking::aws::{DynamoDbReleaseStore, SsmImageStore, TableState};
 use release_tracking::ProjectId;
 
+#[path = "release_tooling.rs"]
+pub mod release_tooling;
+
 /// The variable `scripts/test.sh` sets to the emulator's URL.
 pub const ENDPOINT_VAR: &str = "RELEASE_TRACKING_TEST_ENDPOINT";
 
 /// The region the tests use.
 pub const REGION: &str = "eu-west-1";
+
+/// The access key id of [`sdk_config`]. The emulator keeps every key's data
+/// in one account (123456789012), so a client with another key sees the same
+/// tables and parameters; only the emulator's call counts are per key.
+pub const ACCESS_KEY: &str = "testing";
 
 /// The emulator's URL. Panics (fails the test, never skips it) when it is
 /// not set or nothing answers there.
@@ -41,14 +52,7 @@ pub fn endpoint() -> String {
              run them with `bash scripts/test.sh`, which installs and starts it"
         ),
     };
-    let authority = url
-        .trim_start_matches("http://")
-        .trim_start_matches("https://")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let reachable = authority
+    let reachable = authority(&url)
         .to_socket_addrs()
         .ok()
         .into_iter()
@@ -62,14 +66,30 @@ pub fn endpoint() -> String {
     url
 }
 
+/// `host:port` of a URL.
+fn authority(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// An `SdkConfig` for the emulator: explicit endpoint, static test
 /// credentials, region, timeouts, standard retries.
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_for(ACCESS_KEY).await
+}
+
+/// [`sdk_config`] with the access key id `access_key`, so that the
+/// emulator counts this client's calls under it ([`operation_counts`]).
+pub async fn sdk_config_for(access_key: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint())
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new(
-            "testing",
+            access_key,
             "testing",
             None,
             None,
@@ -259,4 +279,196 @@ pub async fn put_json_item(
         .send()
         .await
         .unwrap_or_else(|e| panic!("PutItem on {table}: {e:?}"));
+}
+
+/// An access key id no other test uses (`{prefix}` and 16 random letters and
+/// digits, upper case), for counting one client's calls in the emulator.
+pub fn unique_access_key(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    format!("{prefix}{}", &id[..16])
+}
+
+/// One request to the emulator's counter (`/__counts/{access_key}`, served
+/// by `scripts/moto_server.py`): the status code and the body.
+fn counter_request(method: &str, access_key: &str) -> (u16, String) {
+    assert!(
+        !access_key.is_empty()
+            && access_key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "access key {access_key:?}: use letters, digits, `-` and `_` (see unique_access_key)"
+    );
+    let url = endpoint();
+    let host = authority(&url);
+    let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
+        panic!("{method} /__counts/{access_key} on the emulator at {host}: {what}: {e}")
+    };
+    let mut stream = TcpStream::connect(&host).unwrap_or_else(|e| fail("connect", &e));
+    let timeout = Some(Duration::from_secs(10));
+    stream
+        .set_read_timeout(timeout)
+        .and_then(|()| stream.set_write_timeout(timeout))
+        .unwrap_or_else(|e| fail("set timeouts", &e));
+    let request = format!(
+        "{method} /__counts/{access_key} HTTP/1.1\r\nHost: {host}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|e| fail("send", &e));
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .unwrap_or_else(|e| fail("read", &e));
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| fail("no end of headers in the response", &response));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok())
+        .unwrap_or_else(|| fail("no status code in the response", &head));
+    (status, body.to_owned())
+}
+
+/// The AWS operations the emulator received from clients signing with
+/// `access_key` since it started or was [reset](reset_operation_counts), as
+/// `service:Operation` (`ssm:GetParametersByPath`, `dynamodb:Query`,
+/// `sts:GetCallerIdentity`) → HTTP requests (an SDK retry counts twice).
+/// Counts processes too: run a program with `AWS_ACCESS_KEY_ID` set to a
+/// [`unique_access_key`] and read its calls here.
+///
+/// Panics when the emulator has no counter (it was not started by
+/// `scripts/test.sh`, which runs `scripts/moto_server.py`).
+pub fn operation_counts(access_key: &str) -> BTreeMap<String, u64> {
+    let (status, body) = counter_request("GET", access_key);
+    assert_eq!(
+        status, 200,
+        "GET /__counts/{access_key}: the emulator has no call counter (start it with \
+         `bash scripts/test.sh`, which runs scripts/moto_server.py); it answered: {body}"
+    );
+    serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("GET /__counts/{access_key}: not a map of counts ({e}): {body}"))
+}
+
+/// Forgets the emulator's counts for `access_key`.
+pub fn reset_operation_counts(access_key: &str) {
+    let (status, body) = counter_request("DELETE", access_key);
+    assert_eq!(
+        status, 204,
+        "DELETE /__counts/{access_key}: the emulator has no call counter (start it with \
+         `bash scripts/test.sh`, which runs scripts/moto_server.py); it answered: {body}"
+    );
+}
+
+/// Expected [`operation_counts`] from `(operation, count)` pairs.
+pub fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs
+        .iter()
+        .map(|(operation, n)| ((*operation).to_owned(), *n))
+        .collect()
+}
+
+/// The item of `release_id` in `project`'s table, as stored (to see what a
+/// reader with a plain DynamoDB client gets). Panics if it is absent.
+pub async fn raw_release_item(
+    project: &ProjectId,
+    release_id: &str,
+) -> HashMap<String, AttributeValue> {
+    let table = format!("wellcome-releases-{project}");
+    let output = dynamodb_client()
+        .await
+        .get_item()
+        .table_name(&table)
+        .key("release_id", AttributeValue::S(release_id.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetItem {release_id} in {table}: {e:?}"));
+    output
+        .item
+        .unwrap_or_else(|| panic!("no item {release_id} in {table}"))
+}
+
+/// What `release_tooling`'s readers would trip over in a stored release item:
+/// sets and binary values, which boto3 hands to `json.dumps` as `set` and
+/// `bytes` (`show-release` crashes on them), then
+/// [`release_tooling::release_item_problems`] on the item's JSON (where an
+/// `N` is a number, reported there as a `Decimal`).
+pub fn release_tooling_problems_in_item(item: &HashMap<String, AttributeValue>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut keys: Vec<&String> = item.keys().collect();
+    keys.sort();
+    let json = serde_json::Value::Object(
+        keys.into_iter()
+            .map(|key| (key.clone(), boto3_view(&item[key], key, &mut problems)))
+            .collect(),
+    );
+    problems.extend(release_tooling::release_item_problems(&json));
+    problems
+}
+
+/// An attribute as plain JSON. Sets become lists of strings and binary
+/// values null, each noted once here, as JSON cannot express them.
+fn boto3_view(value: &AttributeValue, path: &str, problems: &mut Vec<String>) -> serde_json::Value {
+    use serde_json::Value;
+    let mut unwritable = |kind: &str, python: &str| {
+        problems.push(format!(
+            "show-release: `{path}` is {kind}, which boto3 reads as {python}; json.dumps raises \
+             TypeError"
+        ));
+    };
+    let strings =
+        |items: &[String]| Value::Array(items.iter().cloned().map(Value::String).collect());
+    match value {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::N(n) => serde_json::from_str::<serde_json::Number>(n)
+            .map(Value::Number)
+            .unwrap_or_else(|_| Value::String(n.clone())),
+        AttributeValue::Ss(items) => {
+            unwritable("a string set (SS)", "a set");
+            strings(items)
+        }
+        AttributeValue::Ns(items) => {
+            unwritable("a number set (NS)", "a set of Decimal");
+            strings(items)
+        }
+        AttributeValue::B(_) => {
+            unwritable("binary (B)", "Binary");
+            Value::Null
+        }
+        AttributeValue::Bs(_) => {
+            unwritable("a binary set (BS)", "a set of Binary");
+            Value::Null
+        }
+        AttributeValue::L(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| boto3_view(item, &format!("{path}[{i}]"), problems))
+                .collect(),
+        ),
+        AttributeValue::M(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|key| {
+                        let child = format!("{path}.{key}");
+                        (key.clone(), boto3_view(&map[key], &child, problems))
+                    })
+                    .collect(),
+            )
+        }
+        _ => {
+            unwritable(
+                "an attribute type this check does not know",
+                "an unknown type",
+            );
+            Value::Null
+        }
+    }
 }
