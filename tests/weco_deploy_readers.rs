@@ -340,6 +340,70 @@ async fn weco_deploy_reads_an_oldest_shape_release_after_this_crate_deploys_it()
         "prod",
         &[("archivist", "3f2a9c1"), ("notifier", "3f2a9c1")],
     );
+
+    // The appended deployment keeps the release's shape, so release_tooling's
+    // readers, which dereference `environment.id` and expect a requester
+    // map, still read the item.
+    assert_eq!(
+        deployments[1]["environment"],
+        serde_json::json!({"id": "prod", "name": "Production"}),
+        "{shown:#}"
+    );
+    assert_eq!(
+        deployments[1]["requested_by"],
+        serde_json::json!({"id": ALICE, "name": "alice"}),
+        "{shown:#}"
+    );
+    let stored = aws_common::raw_release_item(&project, &release_id).await;
+    assert_eq!(
+        aws_common::release_tooling_problems_in_item(&stored),
+        Vec::<String>::new()
+    );
+}
+
+/// On a table whose newest release is in the oldest shape, a release this
+/// crate makes and deploys is in that shape too: both earlier readers read
+/// it (weco-deploy 4.1.6 by running it, release_tooling by the checker).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_made_on_an_oldest_shape_table_is_read_by_both_earlier_readers() {
+    let (project, tracker, weco) = setup("wecofollow").await;
+    let old_id = uuid::Uuid::new_v4().to_string();
+    aws_common::dynamodb_client()
+        .await
+        .put_item()
+        .table_name(format!("wellcome-releases-{project}"))
+        .set_item(Some(
+            oldest_shape_item(&project, &old_id).into_iter().collect(),
+        ))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put the oldest-shape item: {e:?}"));
+    publish(&tracker, "archivist", &ecr("archivist", "ref.abc123")).await;
+    let release = prepare(&tracker, "made by this crate").await;
+    let new_id = release.release_id().to_string();
+    deploy(&tracker, &new_id, "stage", "to stage by this crate").await;
+
+    let stored = aws_common::raw_release_item(&project, &new_id).await;
+    assert_eq!(
+        aws_common::release_tooling_problems_in_item(&stored),
+        Vec::<String>::new()
+    );
+    let shown = show_release(&weco, &[&new_id]);
+    assert_eq!(
+        shown["requested_by"],
+        serde_json::json!({"id": ALICE, "name": "alice"}),
+        "{shown:#}"
+    );
+    assert_eq!(
+        shown["deployments"][0]["environment"],
+        serde_json::json!({"id": "stage", "name": "Staging"}),
+        "{shown:#}"
+    );
+    assert_deployments(
+        &weco,
+        &[&new_id],
+        &[row(&new_id, "stage", "alice", "to stage by this crate")],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
