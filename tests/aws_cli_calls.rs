@@ -1,0 +1,187 @@
+//! `release_tool deploy` run as a process against the emulator, its AWS
+//! calls counted by the emulator under the process's own access key: one
+//! read of the release, one read of the label, one write per changed
+//! parameter, one record of the deployment, and the requester asked once.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+#[path = "common/aws.rs"]
+mod aws_common;
+
+use release_tracking::{
+    Environment, Label, PrepareRequest, Project, ProjectId, ReleaseTracker, Requester,
+};
+
+/// The `release_tool` example, built next to this test by `cargo test
+/// --all-targets` (what `scripts/test.sh` runs).
+fn release_tool() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let debug = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    let tool = debug.join("examples").join("release_tool");
+    assert!(
+        tool.is_file(),
+        "{} is missing: build the examples (`cargo test --all-features --all-targets`, \
+         as scripts/test.sh does)",
+        tool.display()
+    );
+    tool
+}
+
+/// A project of `services` services published at `latest`, a release of
+/// them, and `unchanged` of them already at `stage`. Returns the release id
+/// and the manifest's path.
+async fn release_with_services(
+    project: &ProjectId,
+    services: usize,
+    unchanged: usize,
+) -> (String, PathBuf) {
+    let environments = vec![Environment::new("stage".parse().expect("env"), "Staging")];
+    let tracker = ReleaseTracker::new(
+        Project::new(project.clone(), "Call counts", environments).expect("project"),
+        aws_common::image_store().await,
+        aws_common::release_store(project).await,
+        Requester::new("arn:aws:iam::123456789012:user/alice"),
+    );
+    let stage: Label = "stage".parse().expect("label");
+    let mut images = Vec::new();
+    for i in 0..services {
+        let service = format!("service-{i:03}").parse().expect("service");
+        let image = format!("ecr.example.com/service-{i:03}:ref.{i}")
+            .parse()
+            .expect("uri");
+        tracker
+            .publish(&Label::latest(), &service, &image)
+            .await
+            .expect("publish");
+        images.push((service, image));
+    }
+    let release = tracker
+        .prepare(PrepareRequest::latest())
+        .await
+        .expect("prepare")
+        .release;
+    for (service, image) in images.iter().take(unchanged) {
+        tracker
+            .publish(&stage, service, image)
+            .await
+            .expect("publish");
+    }
+    let manifest = std::env::temp_dir().join(format!("{project}.wellcome_project"));
+    let text = format!(
+        r#"{{"{project}": {{"name": "Call counts", "aws_region_name": "{}",
+            "environments": [{{"id": "stage", "name": "Staging"}}]}}}}"#,
+        aws_common::REGION
+    );
+    std::fs::write(&manifest, text).expect("write manifest");
+    (release.release_id().to_string(), manifest)
+}
+
+/// Runs `release_tool` with `args` under a fresh access key; returns its
+/// stdout and the calls the emulator counted for it.
+fn run_counted(manifest: &PathBuf, args: &[&str]) -> (String, BTreeMap<String, u64>) {
+    let key = aws_common::unique_access_key("CLI");
+    let output = Command::new(release_tool())
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--endpoint-url")
+        .arg(aws_common::endpoint())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", &key)
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", aws_common::REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run release_tool");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "release_tool {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (stdout, aws_common::operation_counts(&key))
+}
+
+/// `GetParametersByPath` pages for a label holding `parameters`: ⌈n/10⌉
+/// (one for an empty label), as AWS returns them. moto also returns a
+/// `NextToken` after a full last page, whose next page is empty: one more
+/// call when n is a non-zero multiple of 10.
+fn label_pages(parameters: usize) -> u64 {
+    let emulator_extra_page = parameters > 0 && parameters % 10 == 0;
+    (parameters.div_ceil(10).max(1) + usize::from(emulator_extra_page)) as u64
+}
+
+/// The floor: 1 release read, the environment's label read (it holds the
+/// `services - written` unchanged ones), `written` writes, 1 record, and
+/// the requester once when STS is asked.
+fn expected(services: usize, written: usize, requester: bool) -> BTreeMap<String, u64> {
+    let mut calls = vec![
+        ("dynamodb:GetItem", 1),
+        ("ssm:GetParametersByPath", label_pages(services - written)),
+        ("dynamodb:UpdateItem", 1),
+    ];
+    if written > 0 {
+        calls.push(("ssm:PutParameter", written as u64));
+    }
+    if requester {
+        calls.push(("sts:GetCallerIdentity", 1));
+    }
+    aws_common::counts(&calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_makes_the_floor_of_calls_for_every_size_and_change_count() {
+    for services in [1, 10, 95] {
+        for written in [0, 1, services] {
+            let project = aws_common::fresh_project("clicalls");
+            let (release, manifest) =
+                release_with_services(&project, services, services - written).await;
+            let (stdout, calls) = run_counted(
+                &manifest,
+                &["--requester", "alice", "deploy", &release, "stage"],
+            );
+            assert_eq!(
+                calls,
+                expected(services, written, false),
+                "deploy of {services} services with {written} changed:\n{stdout}"
+            );
+            assert!(
+                stdout.contains(&format!("{written} written")),
+                "{services}/{written}: {stdout}"
+            );
+            let _ = std::fs::remove_file(&manifest);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_asks_sts_for_the_requester_once() {
+    let project = aws_common::fresh_project("clists");
+    let (release, manifest) = release_with_services(&project, 10, 9).await;
+    let (_, calls) = run_counted(&manifest, &["deploy", &release, "stage"]);
+    assert_eq!(calls, expected(10, 1, true));
+    let _ = std::fs::remove_file(&manifest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_reads_and_writes_nothing() {
+    let project = aws_common::fresh_project("clidry");
+    let (release, manifest) = release_with_services(&project, 10, 0).await;
+    let (stdout, calls) = run_counted(&manifest, &["deploy", "--dry-run", &release, "stage"]);
+    assert_eq!(
+        calls,
+        aws_common::counts(&[
+            ("dynamodb:GetItem", 1),
+            ("ssm:GetParametersByPath", label_pages(0))
+        ]),
+        "{stdout}"
+    );
+    assert!(stdout.contains("10 to write"), "{stdout}");
+    let _ = std::fs::remove_file(&manifest);
+}
