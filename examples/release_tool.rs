@@ -9,7 +9,8 @@
 //! It reads `.wellcome_project` (or `--manifest`), picks the only project (or
 //! `--project`), configures AWS from the manifest (region, `role_arn`) and
 //! the default credential chain, and records the caller's STS identity as
-//! the requester. `--endpoint-url` points it at an emulator.
+//! the requester (with a role, the caller behind it). `--endpoint-url`
+//! points it at an emulator.
 
 use std::error::Error as StdError;
 use std::io::Write;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use release_tracking::aws::{AwsSettings, DynamoDbReleaseStore, SsmImageStore, StsRequester};
+use release_tracking::aws::{AwsSettings, DynamoDbReleaseStore, SsmImageStore};
 use release_tracking::{
     CurrentDeployment, ImageSource, ImageUri, Label, Manifest, PageRequest, PrepareRequest,
     RecordShape, Release, ReleaseRef, ReleaseTracker, Requester, RequesterSource, ServiceId,
@@ -271,8 +272,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
     if let Some(region) = &cli.region {
         settings = settings.region(region);
     }
-    let config = settings.load(&project).await?;
-    let releases = DynamoDbReleaseStore::new(&config);
+    let aws = settings.load(&project).await?;
+    let config = aws.config();
+    let releases = DynamoDbReleaseStore::new(config);
     if let Command::Provision = cli.command {
         let state = releases.ensure_table(project.id()).await?;
         writeln!(
@@ -284,9 +286,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
     }
     let requester: Arc<dyn RequesterSource> = match cli.requester {
         Some(principal) => Arc::new(Requester::new(principal)),
-        None => Arc::new(StsRequester::new(&config)),
+        None => Arc::new(aws.requester()),
     };
-    let tool: Tool = ReleaseTracker::new(project, SsmImageStore::new(&config), releases, requester)
+    let tool: Tool = ReleaseTracker::new(project, SsmImageStore::new(config), releases, requester)
         .with_record_shape(cli.record_shape.into());
     match cli.command {
         Command::Provision => {}

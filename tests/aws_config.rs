@@ -1,7 +1,8 @@
-//! AWS set-up: `load_config` (region, role, timeouts), the STS requester, and
-//! how failures to reach or authenticate to AWS are reported. The role and
-//! requester tests run on the moto emulator (`scripts/test.sh`); the failure
-//! tests use local sockets only.
+//! AWS set-up: `aws::load` and `AwsSettings` (region, role, timeouts), the
+//! requester (the caller behind the role), and how failures to reach or
+//! authenticate to AWS are reported. The role and requester tests run on the
+//! moto emulator (`scripts/test.sh`), as IAM user `alice` in an account of
+//! their own; the failure tests use local sockets only.
 
 #[path = "common/aws.rs"]
 mod aws_common;
@@ -14,11 +15,16 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials};
-use release_tracking::aws::{self, AwsSettings, SsmImageStore, StsRequester};
+use release_tracking::aws::{
+    self, AwsContext, AwsSettings, DynamoDbReleaseStore, SsmImageStore, StsRequester,
+};
 use release_tracking::store::RequesterSource;
-use release_tracking::{BackendErrorKind, Error, ImageStore, Label, Manifest, Requester};
+use release_tracking::{
+    BackendErrorKind, Error, ImageStore, Label, Manifest, PrepareRequest, Project, ProjectId,
+    Release, ReleaseRef, ReleaseTracker, Requester,
+};
 
-use aws_common::{endpoint, fresh_project, sdk_config, CallCounter};
+use aws_common::{endpoint, fresh_project, sdk_config, CallCounter, IamAccount};
 
 fn manifest(project: &str, extra: &str) -> Manifest {
     let text = format!(
@@ -46,39 +52,184 @@ async fn the_sts_requester_asks_once_and_caches() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn load_config_uses_the_project_region_and_assumes_its_role() {
-    let project = fresh_project("role");
-    let with_role = manifest(
-        project.as_str(),
-        r#", "aws_region_name": "eu-west-2", "role_arn": "arn:aws:iam::123456789012:role/ci-deployer""#,
-    );
-    let project_entry = with_role.project(project.as_str()).unwrap();
-    let config = AwsSettings::new()
-        .endpoint_url(endpoint())
-        .load(project_entry)
-        .await
-        .expect("load_config");
-    assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-2"));
+/// A project entry whose manifest is `{"<project>": {... <extra>}}`.
+fn entry(project: &ProjectId, extra: &str) -> Project {
+    manifest(project.as_str(), extra)
+        .project(project.as_str())
+        .expect("the project")
+        .clone()
+}
 
-    // Every call now runs as the role: STS says so.
-    let who = StsRequester::new(&config)
+/// Publishes an image, prepares a release from `latest` and deploys it to
+/// `stage` through a tracker on `aws`'s stores and requester; returns the
+/// release as stored after the deployment.
+async fn prepare_and_deploy(project: Project, aws: &AwsContext) -> Release {
+    let releases = DynamoDbReleaseStore::new(aws.config());
+    releases
+        .ensure_table(project.id())
+        .await
+        .expect("provisioning the table");
+    let tracker = ReleaseTracker::new(
+        project,
+        SsmImageStore::new(aws.config()),
+        releases,
+        aws.requester(),
+    );
+    tracker
+        .publish(
+            &Label::latest(),
+            &"archivist".parse().unwrap(),
+            &"760097843905.dkr.ecr.eu-west-1.amazonaws.com/archivist:ref.1a2b3c"
+                .parse()
+                .unwrap(),
+        )
+        .await
+        .expect("publish");
+    let prepared = tracker
+        .prepare(PrepareRequest::from_label(Label::latest()).description("weekly"))
+        .await
+        .expect("prepare");
+    let deployed = tracker
+        .deploy(
+            &ReleaseRef::from(prepared.release.release_id()),
+            "stage",
+            "first deploy",
+        )
+        .await
+        .expect("deploy");
+    assert_eq!(
+        deployed.release.requested_by(),
+        prepared.release.requested_by()
+    );
+    tracker
+        .release(&ReleaseRef::from(prepared.release.release_id()))
+        .await
+        .expect("read back")
+        .release
+}
+
+/// The release and its one deployment were requested by `arn`, shown as
+/// `alice`.
+fn assert_requested_by(release: &Release, arn: &str) {
+    let expected = Requester::new(arn);
+    assert_eq!(release.requested_by(), &expected, "the release");
+    assert_eq!(release.requested_by().display_name(), "alice");
+    let [deployment] = release.deployments() else {
+        panic!("one deployment expected: {:?}", release.deployments());
+    };
+    assert_eq!(deployment.requested_by(), &expected, "the deployment");
+    assert_eq!(deployment.requested_by().display_name(), "alice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_role_the_caller_behind_it_is_recorded_and_names_the_session() {
+    let account = IamAccount::fresh().await;
+    let (alice, keys) = account.user_with_key("alice").await;
+    assert_eq!(alice, format!("arn:aws:iam::{}:user/alice", account.id));
+    let role = account.role("ci", &alice).await;
+    let project = fresh_project("role");
+    let project = entry(
+        &project,
+        &format!(r#", "aws_region_name": "eu-west-2", "role_arn": "{role}""#),
+    );
+
+    let counter = CallCounter::new();
+    let aws = AwsSettings::new()
+        .endpoint_url(endpoint())
+        .credentials_provider(keys)
+        .sts_interceptor(counter.clone())
+        .load(&project)
+        .await
+        .expect("load");
+    assert_eq!(aws.config().region().map(|r| r.as_ref()), Some("eu-west-2"));
+    assert_eq!(counter.snapshot(), Default::default(), "load asks nothing");
+
+    let release = prepare_and_deploy(project, &aws).await;
+    assert_requested_by(&release, &alice);
+    assert_eq!(
+        counter.calls("GetCallerIdentity"),
+        1,
+        "one GetCallerIdentity for the session name and both records"
+    );
+
+    // The stores ran as the role, in a session named after alice, which is
+    // what CloudTrail shows for their calls.
+    let session = StsRequester::new(aws.config())
         .requester()
         .await
-        .expect("requester");
+        .expect("the role session");
     assert_eq!(
-        who,
-        Requester::new("arn:aws:sts::123456789012:assumed-role/ci-deployer/release-tracking")
+        session,
+        Requester::new(format!("arn:aws:sts::{}:assumed-role/ci/alice", account.id))
     );
-    assert_eq!(who.display_name(), "release-tracking");
+    assert_eq!(counter.calls("GetCallerIdentity"), 1);
+}
 
-    // And the stores work with the assumed credentials.
-    let images = SsmImageStore::new(&config);
-    let read = images
-        .label_images(&project, &Label::latest())
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_role_the_caller_is_recorded() {
+    let account = IamAccount::fresh().await;
+    let (alice, keys) = account.user_with_key("alice").await;
+    let role = account.role("ci", &alice).await;
+    // No role in the manifest; and a role in the manifest with
+    // assume_role(false): both run with (and record) the base credentials.
+    for (extra, assume) in [
+        (String::new(), true),
+        (format!(r#", "role_arn": "{role}""#), false),
+    ] {
+        let entry = entry(&fresh_project("norole"), &extra);
+        let counter = CallCounter::new();
+        let aws = AwsSettings::new()
+            .endpoint_url(endpoint())
+            .credentials_provider(keys.clone())
+            .assume_role(assume)
+            .sts_interceptor(counter.clone())
+            .load(&entry)
+            .await
+            .expect("load");
+        let release = prepare_and_deploy(entry, &aws).await;
+        assert_requested_by(&release, &alice);
+        assert_eq!(counter.calls("GetCallerIdentity"), 1, "{extra}");
+        // The stores ran as alice herself.
+        let who = StsRequester::new(aws.config()).requester().await.unwrap();
+        assert_eq!(who, Requester::new(&alice), "{extra}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_caller_is_asked_once_and_only_when_needed_even_by_concurrent_users() {
+    let account = IamAccount::fresh().await;
+    let (alice, keys) = account.user_with_key("alice").await;
+    let role = account.role("ci", &alice).await;
+    let project = fresh_project("lazy");
+    let entry = entry(&project, &format!(r#", "role_arn": "{role}""#));
+    let counter = CallCounter::new();
+    let aws = AwsSettings::new()
+        .endpoint_url(endpoint())
+        .credentials_provider(keys)
+        .sts_interceptor(counter.clone())
+        .load(&entry)
         .await
-        .unwrap();
-    assert!(read.images.is_empty());
+        .expect("load");
+    // Building the stores and the requester, and cloning the context, call
+    // nothing.
+    let copy = aws.clone();
+    let images = SsmImageStore::new(copy.config());
+    let requester = aws.requester();
+    assert_eq!(counter.snapshot(), Default::default());
+
+    // The first store call (which needs the role's credentials, so the
+    // session name) and the requester, at once, from two clones.
+    let latest = Label::latest();
+    let other = copy.requester();
+    let (read, who, again) = tokio::join!(
+        images.label_images(&project, &latest),
+        requester.requester(),
+        other.requester(),
+    );
+    assert!(read.expect("read as the role").images.is_empty());
+    assert_eq!(who.expect("requester"), Requester::new(&alice));
+    assert_eq!(again.expect("requester"), Requester::new(&alice));
+    assert_eq!(counter.calls("GetCallerIdentity"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +238,7 @@ async fn region_and_timeouts_can_be_overridden() {
     let with_region = manifest(project.as_str(), r#", "region_name": "eu-central-1""#);
     let entry = with_region.project(project.as_str()).unwrap();
 
-    let config = aws::load_config(entry).await.unwrap();
+    let config = aws::load(entry).await.unwrap().config().clone();
     assert_eq!(
         config.region().map(|r| r.as_ref()),
         Some("eu-central-1"),
@@ -108,7 +259,9 @@ async fn region_and_timeouts_can_be_overridden() {
         .max_attempts(1)
         .load(entry)
         .await
-        .unwrap();
+        .unwrap()
+        .config()
+        .clone();
     assert_eq!(config.region().map(|r| r.as_ref()), Some("us-east-1"));
     assert_eq!(
         config.timeout_config().and_then(|t| t.operation_timeout()),
@@ -118,10 +271,10 @@ async fn region_and_timeouts_can_be_overridden() {
 
     // Without any region in the manifest, the SDK's chain (AWS_REGION here).
     let bare = manifest(project.as_str(), "");
-    let config = aws::load_config(bare.project(project.as_str()).unwrap())
+    let aws = aws::load(bare.project(project.as_str()).unwrap())
         .await
         .unwrap();
-    assert!(config.region().is_some());
+    assert!(aws.config().region().is_some());
 }
 
 /// An SSM store whose client goes to `url` with `credentials`, one attempt,

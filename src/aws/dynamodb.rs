@@ -361,7 +361,8 @@ fn decode_or_pass(
 
 impl DynamoDbReleaseStore {
     /// A store using a DynamoDB client built from `config` (see
-    /// [`load_config`](super::load_config)), with the default table names.
+    /// [`AwsContext::config`](super::AwsContext::config)), with the default
+    /// table names.
     pub fn new(config: &SdkConfig) -> DynamoDbReleaseStore {
         DynamoDbReleaseStore::from_client(Client::new(config))
     }

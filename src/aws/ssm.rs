@@ -59,7 +59,7 @@ pub struct SsmImageStore {
 
 impl SsmImageStore {
     /// A store using an SSM client built from `config` (see
-    /// [`load_config`](super::load_config)).
+    /// [`AwsContext::config`](super::AwsContext::config)).
     pub fn new(config: &SdkConfig) -> SsmImageStore {
         SsmImageStore::from_client(Client::new(config))
     }

@@ -21,7 +21,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::config::{ConfigBag, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+    BeforeTransmitInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -470,5 +471,107 @@ fn boto3_view(value: &AttributeValue, path: &str, problems: &mut Vec<String>) ->
             );
             Value::Null
         }
+    }
+}
+
+/// Puts every request of a client in one moto account (moto's documented
+/// `x-moto-account-id` header), so a test's IAM names such as `alice` and
+/// `ci` collide with no other test's.
+#[derive(Clone, Debug)]
+struct InAccount(String);
+
+impl Intercept for InAccount {
+    fn name(&self) -> &'static str {
+        "InAccount"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-moto-account-id", self.0.clone());
+        Ok(())
+    }
+}
+
+/// A moto account no other test uses, and an IAM client in it, to make the
+/// people and roles a test acts as. Requests signed with keys made here
+/// land in this account by themselves (moto finds the account by key).
+pub struct IamAccount {
+    /// The 12-digit account id.
+    pub id: String,
+    iam: aws_sdk_iam::Client,
+}
+
+impl IamAccount {
+    /// A fresh account.
+    pub async fn fresh() -> IamAccount {
+        let n = uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000;
+        let id = format!("{n:012}");
+        let config = aws_sdk_iam::config::Builder::from(&sdk_config().await)
+            .interceptor(InAccount(id.clone()))
+            .build();
+        IamAccount {
+            id,
+            iam: aws_sdk_iam::Client::from_conf(config),
+        }
+    }
+
+    /// Creates IAM user `name` and an access key for it. Returns the user's
+    /// ARN (`arn:aws:iam::{id}:user/{name}`) and the key as credentials.
+    pub async fn user_with_key(&self, name: &str) -> (String, Credentials) {
+        let user = self
+            .iam
+            .create_user()
+            .user_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating IAM user {name}: {e:?}"));
+        let arn = user
+            .user()
+            .map(|u| u.arn().to_owned())
+            .unwrap_or_else(|| panic!("CreateUser {name} answered without a user"));
+        let key = self
+            .iam
+            .create_access_key()
+            .user_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating an access key for {name}: {e:?}"));
+        let key = key
+            .access_key()
+            .unwrap_or_else(|| panic!("CreateAccessKey {name} answered without a key"));
+        let credentials = Credentials::new(
+            key.access_key_id(),
+            key.secret_access_key(),
+            None,
+            None,
+            "iam-user",
+        );
+        (arn, credentials)
+    }
+
+    /// Creates IAM role `name` that `principal` (an ARN) may assume. Returns
+    /// its ARN.
+    pub async fn role(&self, name: &str, principal: &str) -> String {
+        let trust = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"sts:AssumeRole"}}]}}"#
+        );
+        let role = self
+            .iam
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating IAM role {name}: {e:?}"));
+        role.role()
+            .map(|r| r.arn().to_owned())
+            .unwrap_or_else(|| panic!("CreateRole {name} answered without a role"))
     }
 }
