@@ -260,10 +260,13 @@ fn parse_override(text: &str) -> Result<(ServiceId, ImageSource), Box<dyn StdErr
 
 /// Runs one command, writing its report to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>> {
-    let manifest = Manifest::from_path(&cli.manifest)?;
-    for warning in manifest.warnings() {
+    // Warnings are shown even when the manifest is invalid: a typo may be
+    // the cause.
+    let (manifest, warnings) = Manifest::from_path_with_warnings(&cli.manifest);
+    for warning in &warnings {
         eprintln!("warning: {warning}");
     }
+    let manifest = manifest?;
     let project = manifest.select(cli.project.as_deref())?.clone();
     let mut settings = AwsSettings::new().assume_role(!cli.no_assume_role);
     if let Some(url) = &cli.endpoint_url {

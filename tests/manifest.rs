@@ -224,26 +224,63 @@ fn yaml_with_quoted_date_like_ids() {
 }
 
 #[test]
-fn yaml_plain_scalars_stay_as_written() {
+fn yaml_scalars_stay_as_written() {
     let manifest = parse(
-        "2021-09-27:\n  name: Pipeline\n  account_id: 012345678901\n  environments:\n    - {id: 2021-09-27, name: Dated}\n",
+        "\"2021-09-27\":\n  name: Pipeline\n  account_id: 012345678901\n  environments:\n    - {id: '2021-09-27', name: Dated}\n    - {id: 1e3, name: y}\n",
     )
     .unwrap();
+    assert!(manifest.warnings().is_empty(), "{:?}", manifest.warnings());
     let project = manifest.select(None).unwrap();
     assert_eq!(project.id().as_str(), "2021-09-27");
     assert_eq!(project.environments()[0].id().as_str(), "2021-09-27");
+    // A number in YAML 1.2 but a string to YAML 1.1 readers: the text.
+    assert_eq!(project.environments()[1].id().as_str(), "1e3");
+    assert_eq!(project.environments()[1].name(), "y");
     // An account id keeps its leading zero.
     assert_eq!(project.account_id(), Some("012345678901"));
 }
 
 #[test]
-fn json_with_yaml_leniencies_is_read_as_yaml() {
-    // A trailing comma and a comment are not JSON, but are YAML.
-    let manifest = parse(
-        "{\n  # the storage service\n  \"storage\": {\"name\": \"Storage\", \"environments\": [],},\n}\n",
-    )
-    .unwrap();
-    assert_eq!(manifest.select(None).unwrap().name(), "Storage");
+fn merged_and_aliased_entries_are_read_as_pyyaml_reads_them() {
+    let manifest = Manifest::from_path(fixture("merged.yaml")).unwrap();
+    assert!(manifest.warnings().is_empty(), "{:?}", manifest.warnings());
+    let catalogue = manifest.project("catalogue").unwrap();
+    assert_eq!(
+        catalogue.role_arn(),
+        Some("arn:aws:iam::975596993436:role/storage-ci")
+    );
+    let ids: Vec<_> = catalogue
+        .environments()
+        .iter()
+        .map(|e| e.id().as_str())
+        .collect();
+    assert_eq!(ids, ["stage", "2021-09-27"]);
+
+    // The same file with the date unquoted: found through the merge too.
+    let text = std::fs::read_to_string(fixture("merged.yaml")).unwrap();
+    let text = text.replace("id: \"2021-09-27\"", "id: 2021-09-27");
+    let (location, problem) = invalid(&text);
+    assert_eq!(location, "catalogue.environments[1].id");
+    assert!(problem.contains("a date"), "{problem}");
+}
+
+#[test]
+fn json_is_read_only_as_json() {
+    // A trailing comma: valid YAML, but the file is JSON.
+    let text = "{\n  \"storage\": {\"name\": \"Storage\", \"environments\": [],},\n}\n";
+    assert_eq!(syntax(text), ("JSON", 2, 53));
+    // A comment.
+    let text =
+        "{\n  # the storage service\n  \"storage\": {\"name\": \"S\", \"environments\": []}\n}\n";
+    assert_eq!(syntax(text), ("JSON", 2, 3));
+    // A YAML flow mapping is not JSON either; blanks and a byte-order mark
+    // before the brace do not change that.
+    let text = "\u{feff}\n  {storage: {name: Storage, environments: []}}\n";
+    assert_eq!(syntax(text), ("JSON", 2, 4));
+    assert_eq!(syntax("[\"storage\",]"), ("JSON", 1, 12));
+    // Anything else is YAML, flow collections included.
+    let text = "# a comment first\n{storage: {name: Storage, environments: []}}\n";
+    assert_eq!(parse(text).unwrap().select(None).unwrap().name(), "Storage");
 }
 
 #[test]
@@ -274,6 +311,211 @@ fn equal_region_keys_are_fine() {
         manifest.select(None).unwrap().aws_region(),
         Some("eu-west-1")
     );
+}
+
+// --- What YAML 1.1 readers read otherwise ----------------------------------------
+
+/// A project `s` whose single environment has the given `id` and `name`,
+/// written as given (unquoted unless the caller quotes them).
+fn environment(id: &str, name: &str) -> String {
+    format!("s:\n  name: S\n  environments:\n    - id: {id}\n      name: {name}\n")
+}
+
+#[test]
+fn unquoted_ids_that_yaml_1_1_reads_otherwise_are_errors() {
+    let cases = [
+        // (document, location, how YAML 1.1 readers read the id)
+        (environment("2021-09-27", "N"), "s.environments[0].id", "a date"),
+        (environment("2021-09-27 10:00:00", "N"), "s.environments[0].id", "a timestamp"),
+        (environment("yes", "N"), "s.environments[0].id", "the boolean true"),
+        (environment("Off", "N"), "s.environments[0].id", "the boolean false"),
+        (environment("1:20", "N"), "s.environments[0].id", "an integer"),
+        (environment("017", "N"), "s.environments[0].id", "an integer"),
+        (environment("0x1F", "N"), "s.environments[0].id", "an integer"),
+        (environment("1_000", "N"), "s.environments[0].id", "an integer"),
+        (environment("1.5", "N"), "s.environments[0].id", "a floating-point number"),
+        (environment(".inf", "N"), "s.environments[0].id", "a floating-point number"),
+        (environment("~", "N"), "s.environments[0].id", "null"),
+        (environment("", "N"), "s.environments[0].id", "null"),
+        (environment("!!int 5", "N"), "s.environments[0].id", "a `!!int` value"),
+        (
+            "2021-09-27:\n  name: S\n  environments: []\n".to_owned(),
+            "2021-09-27",
+            "a date",
+        ),
+        ("null:\n  name: S\n  environments: []\n".to_owned(), "null", "null"),
+        ("~:\n  name: S\n  environments: []\n".to_owned(), "[\"~\"]", "null"),
+        (
+            "id: 2021-09-27\nname: S\nenvironments: []\n".to_owned(),
+            "id",
+            "a date",
+        ),
+        (
+            "s:\n  name: S\n  environments: []\n  image_repositories:\n    - {id: on, services: []}\n"
+                .to_owned(),
+            "s.image_repositories[0].id",
+            "the boolean true",
+        ),
+        (
+            "s:\n  name: S\n  environments: []\n  image_repositories:\n    - {id: api, services: [api, 2021-09-27]}\n"
+                .to_owned(),
+            "s.image_repositories[0].services[1]",
+            "a date",
+        ),
+        // Through a merge key.
+        (
+            "s:\n  <<: {name: S, environments: [{id: 2021-09-27, name: N}]}\n".to_owned(),
+            "s.environments[0].id",
+            "a date",
+        ),
+    ];
+    for (text, expected_location, reading) in cases {
+        let (location, problem) = invalid(&text);
+        assert_eq!(location, expected_location, "{text}");
+        assert!(
+            problem.contains(&format!("read as {reading} by YAML 1.1 readers")),
+            "{text}: {problem}"
+        );
+        assert!(problem.contains("quote it"), "{problem}");
+    }
+    let (_, problem) = invalid(&environment("2021-09-27", "N"));
+    assert!(
+        problem.starts_with("`2021-09-27` is read as a date"),
+        "{problem}"
+    );
+    assert!(problem.ends_with("quote it: \"2021-09-27\""), "{problem}");
+}
+
+#[test]
+fn quoted_ids_and_strings_to_yaml_1_1_readers_are_fine() {
+    for id in [
+        "\"2021-09-27\"",
+        "'yes'",
+        "!!str yes",
+        "! stage",
+        "y",
+        "n",
+        "0o17",
+        "1e3",
+        "stage-2",
+    ] {
+        let manifest = parse(&environment(id, "N")).unwrap();
+        assert!(
+            manifest.warnings().is_empty(),
+            "{id}: {:?}",
+            manifest.warnings()
+        );
+    }
+}
+
+#[test]
+fn names_that_yaml_1_1_reads_otherwise_are_warnings() {
+    let text = "s:\n  name: yes\n  environments:\n    - id: stage\n      name: 2021-09-27\n    - id: prod\n      name: \"1:20\"\n";
+    let manifest = parse(text).unwrap();
+    let project = manifest.select(None).unwrap();
+    // Kept as written.
+    assert_eq!(project.name(), "yes");
+    assert_eq!(project.environments()[0].name(), "2021-09-27");
+    assert_eq!(project.environments()[1].name(), "1:20");
+    let warnings: Vec<_> = manifest
+        .warnings()
+        .iter()
+        .map(|w| (w.location.as_str(), w.message.as_str()))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert_eq!(warnings[0].0, "s.name");
+    assert!(
+        warnings[0]
+            .1
+            .contains("read as the boolean true by YAML 1.1 readers"),
+        "{}",
+        warnings[0].1
+    );
+    assert!(
+        warnings[0].1.contains("another project name"),
+        "{}",
+        warnings[0].1
+    );
+    assert_eq!(warnings[1].0, "s.environments[0].name");
+    assert!(
+        warnings[1].1.contains("read as a date"),
+        "{}",
+        warnings[1].1
+    );
+    assert!(
+        warnings[1].1.ends_with("quote it: \"2021-09-27\""),
+        "{}",
+        warnings[1].1
+    );
+}
+
+#[test]
+fn an_unquoted_date_fixture_is_refused() {
+    match Manifest::from_path(fixture("unquoted-date.yaml")) {
+        Err(Error::ManifestInvalid {
+            location, problem, ..
+        }) => {
+            assert_eq!(location, "catalogue_pipeline.environments[0].id");
+            assert!(problem.contains("a date"), "{problem}");
+        }
+        other => panic!("expected ManifestInvalid, got {other:?}"),
+    }
+}
+
+/// Every scalar of a table made with PyYAML 6 (`yaml.compose`, the tag its
+/// resolver gives each scalar written unquoted), in a name and in an id.
+#[test]
+fn ids_and_names_agree_with_pyyaml() {
+    let table: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixture("pyyaml-scalars.json")).unwrap())
+            .unwrap();
+    assert!(table.len() > 150);
+    for row in &table {
+        let scalar = row["scalar"].as_str().unwrap();
+        let text = row["text"].as_str().unwrap();
+        let string = row["tag"] == "str";
+
+        let manifest = parse(&environment("stage", scalar)).unwrap();
+        assert_eq!(
+            manifest.select(None).unwrap().environments()[0].name(),
+            text
+        );
+        let warned = manifest
+            .warnings()
+            .iter()
+            .any(|w| w.message.contains("YAML 1.1"));
+        assert_eq!(
+            warned,
+            !string,
+            "name {scalar:?}: {:?}",
+            manifest.warnings()
+        );
+
+        match parse(&environment(scalar, "N")) {
+            Ok(manifest) => {
+                assert!(
+                    string,
+                    "id {scalar:?} accepted, PyYAML reads {}",
+                    row["tag"]
+                );
+                assert_eq!(
+                    manifest.select(None).unwrap().environments()[0]
+                        .id()
+                        .as_str(),
+                    text
+                );
+            }
+            Err(Error::ManifestInvalid { problem, .. }) => {
+                // A string may still be an invalid id (a space, `.`).
+                assert_eq!(
+                    problem.contains("YAML 1.1"),
+                    !string,
+                    "id {scalar:?}: {problem}"
+                );
+            }
+            Err(other) => panic!("id {scalar:?}: {other:?}"),
+        }
+    }
 }
 
 // --- Syntax errors ----------------------------------------------------------
@@ -613,6 +855,123 @@ fn unknown_keys_warn_with_suggestions() {
             "{shown}"
         );
     }
+}
+
+#[test]
+fn a_missing_key_beside_its_typo_is_one_error() {
+    let cases = [
+        (
+            "storage:\n  name: Storage\n  enviroments: []\n",
+            "storage.environments",
+            "enviroments",
+        ),
+        (
+            "storage:\n  nmae: Storage\n  environments: []\n",
+            "storage.name",
+            "nmae",
+        ),
+        (
+            "storage:\n  name: S\n  environments:\n    - {Id: stage, name: Staging}\n",
+            "storage.environments[0].id",
+            "Id",
+        ),
+        (
+            "storage:\n  name: S\n  environments: []\n  image_repositories:\n    - {id: api, service: [api]}\n",
+            "storage.image_repositories[0].services",
+            "service",
+        ),
+    ];
+    for (text, expected_location, typo) in cases {
+        let (result, warnings) = Manifest::parse_with_warnings(text, FILE);
+        match result {
+            Err(Error::ManifestInvalid {
+                location, problem, ..
+            }) => {
+                assert_eq!(location, expected_location, "{text}");
+                let key = expected_location.rsplit('.').next().unwrap();
+                let key = key.split('[').next().unwrap();
+                assert!(
+                    problem.starts_with(&format!(
+                        "missing; did you mean `{key}` where you wrote `{typo}`?"
+                    )),
+                    "{problem}"
+                );
+            }
+            other => panic!("expected ManifestInvalid for {text:?}, got {other:?}"),
+        }
+        // Not repeated as a warning.
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+    // Without a typo, the error stays short.
+    let (_, problem) = invalid("storage:\n  name: Storage\n  team: x\n");
+    assert!(problem.starts_with("missing; expected a list"), "{problem}");
+}
+
+#[test]
+fn warnings_are_returned_with_errors() {
+    // The first project is invalid; warnings about it and about the next
+    // one are all returned.
+    let text = "a:\n  name: A\n  role_ar: x\n  enviroments: []\nb:\n  name: yes\n  team: t\n  environments: []\n";
+    let (result, warnings) = Manifest::parse_with_warnings(text, FILE);
+    match result {
+        Err(Error::ManifestInvalid { location, .. }) => assert_eq!(location, "a.environments"),
+        other => panic!("expected ManifestInvalid, got {other:?}"),
+    }
+    let locations: Vec<_> = warnings.iter().map(|w| w.location.as_str()).collect();
+    assert_eq!(locations, ["a.role_ar", "b.team", "b.name"]);
+    assert!(warnings.iter().all(|w| w.file == FILE));
+
+    // When another error comes first, the typo is still reported, as a
+    // warning.
+    let text = "a:\n  name: [A]\n  enviroments: []\n";
+    let (result, warnings) = Manifest::parse_with_warnings(text, FILE);
+    assert!(
+        matches!(result, Err(Error::ManifestInvalid { ref location, .. }) if location == "a.name"),
+        "{result:?}"
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].location, "a.enviroments");
+
+    // On success, they are the manifest's.
+    let text = "a:\n  name: A\n  role_ar: x\n  environments: []\n";
+    let (result, warnings) = Manifest::parse_with_warnings(text, FILE);
+    assert_eq!(result.unwrap().warnings(), warnings);
+    assert_eq!(warnings.len(), 1);
+
+    // Not JSON or YAML: no warnings.
+    let (result, warnings) = Manifest::parse_with_warnings("{\"a\": {\"role_ar\": 1,}}", FILE);
+    assert!(
+        matches!(result, Err(Error::ManifestSyntax { .. })),
+        "{result:?}"
+    );
+    assert!(warnings.is_empty());
+}
+
+#[test]
+fn from_path_returns_warnings_with_errors() {
+    let dir = std::env::temp_dir().join(format!(
+        "release-tracking-manifest-warnings-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(".wellcome_project");
+    std::fs::write(&path, "a:\n  name: A\n  role_ar: x\n").unwrap();
+    let (result, warnings) = Manifest::from_path_with_warnings(&path);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        matches!(result, Err(Error::ManifestInvalid { .. })),
+        "{result:?}"
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].file, path.display().to_string());
+    assert_eq!(warnings[0].location, "a.role_ar");
+
+    let (result, warnings) = Manifest::from_path_with_warnings(dir.join("missing"));
+    assert!(
+        matches!(result, Err(Error::ManifestRead { .. })),
+        "{result:?}"
+    );
+    assert!(warnings.is_empty());
 }
 
 // --- Look-ups ---------------------------------------------------------------

@@ -9,21 +9,33 @@
 //!   `{"id": "storage", "name": "Storage", "environments": [...]}`;
 //! - YAML (later files), with quoted ids such as `"2021-09-27"`.
 //!
+//! Nothing is guessed. A file whose first non-blank character is `{` or `[`
+//! is JSON and read only as JSON. In YAML, ids and names are read as the
+//! earlier tools read them (PyYAML, a YAML 1.1 reader): an unquoted id that
+//! they would not read as a string (`2021-09-27`, `yes`, `1:20`, `~`) is an
+//! error, and such a name a warning.
+//!
 //! Each problem is reported with the file and a key path
 //! (`storage.environments[1].id`). Keys this crate does not know are kept
 //! ([`Project::extra`], [`Environment::extra`]) and reported as
-//! [`ManifestWarning`]s, with a suggestion when they look like a typo.
+//! [`ManifestWarning`]s, with a suggestion when they look like a typo; a
+//! required key that is missing beside such a typo is one error naming both.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::rc::Rc;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 use crate::error::{Error, Result};
 use crate::names::{EnvironmentId, ProjectId, ServiceId};
+
+mod yaml11;
+
+use yaml11::{Node, Reading};
 
 /// The name used for a project built in code rather than read from a file.
 pub(crate) const IN_CODE: &str = "<in code>";
@@ -320,24 +332,48 @@ impl Manifest {
     /// and warnings name the file as `path` is written; an I/O error (a
     /// missing file, bytes that are not UTF-8) is [`Error::ManifestRead`].
     pub fn from_path(path: impl AsRef<Path>) -> Result<Manifest> {
+        Manifest::from_path_with_warnings(path).0
+    }
+
+    /// Like [`Manifest::from_path`], and also returns the warnings, whether
+    /// or not the file is valid (see [`Manifest::parse_with_warnings`]).
+    pub fn from_path_with_warnings(
+        path: impl AsRef<Path>,
+    ) -> (Result<Manifest>, Vec<ManifestWarning>) {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ManifestRead {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Manifest::parse(&text, &path.display().to_string())
+        match std::fs::read_to_string(path) {
+            Ok(text) => Manifest::parse_with_warnings(&text, &path.display().to_string()),
+            Err(source) => (
+                Err(Error::ManifestRead {
+                    path: path.to_path_buf(),
+                    source,
+                }),
+                Vec::new(),
+            ),
+        }
     }
 
     /// Parses a manifest, JSON or YAML, in any of the shapes earlier tools
     /// wrote. `file` names it in errors and warnings.
     ///
+    /// Text whose first non-blank character is `{` or `[` is JSON and read
+    /// only as JSON; anything else is YAML. In YAML, an id (a project key or
+    /// `id`, an environment or image repository `id`, a service listed in
+    /// `services`) must be read as a string by YAML 1.1 readers too (PyYAML,
+    /// which the earlier tools use): unquoted `2021-09-27`, `yes`, `off`,
+    /// `012`, `1:20`, `.inf` or `~` is an error saying to quote it. Such a
+    /// `name` is kept as written, with a warning.
+    ///
     /// Fails with [`Error::ManifestSyntax`] (with a 1-based line and column)
-    /// when the text is neither JSON nor YAML, [`Error::ManifestInvalid`]
-    /// (with a key path) when a key is missing, has the wrong type or an
-    /// invalid value, when a key appears twice in one object, when the two
-    /// region keys disagree or when there are no projects, and
-    /// [`Error::DuplicateEnvironment`] when a project lists an environment
-    /// twice. Unknown keys are not errors: see [`Manifest::warnings`].
+    /// when the text is not valid JSON or YAML, [`Error::ManifestInvalid`]
+    /// (with a key path) when a key is missing (naming an unknown key that
+    /// looks like a typo of it), has the wrong type or an invalid value,
+    /// when an id is not quoted as above, when a key appears twice in one
+    /// object, when the two region keys disagree or when there are no
+    /// projects, and [`Error::DuplicateEnvironment`] when a project lists an
+    /// environment twice. Unknown keys are not errors: see
+    /// [`Manifest::warnings`]; [`Manifest::parse_with_warnings`] also
+    /// returns them when the manifest is invalid.
     ///
     /// ```
     /// use release_tracking::Manifest;
@@ -351,8 +387,54 @@ impl Manifest {
     /// # Ok::<(), release_tracking::Error>(())
     /// ```
     pub fn parse(text: &str, file: &str) -> Result<Manifest> {
-        let value = read_document(text, file)?;
-        build_manifest(value, file)
+        Manifest::parse_with_warnings(text, file).0
+    }
+
+    /// Like [`Manifest::parse`], and also returns the warnings, whether or
+    /// not the manifest is valid, so that a caller can show them beside the
+    /// error. On success they are [`Manifest::warnings`]. On failure they are
+    /// every warning about the document (none when it is not valid JSON or
+    /// YAML), except an unknown key that the error already names.
+    ///
+    /// ```
+    /// use release_tracking::Manifest;
+    ///
+    /// let (manifest, warnings) = Manifest::parse_with_warnings(
+    ///     "storage:\n  name: Storage\n  role_ar: x\n",
+    ///     ".wellcome_project",
+    /// );
+    /// // `environments` is missing; the typo `role_ar` is still reported.
+    /// assert!(manifest.is_err());
+    /// assert_eq!(warnings[0].location, "storage.role_ar");
+    /// ```
+    pub fn parse_with_warnings(text: &str, file: &str) -> (Result<Manifest>, Vec<ManifestWarning>) {
+        let (value, root) = match read_document(text, file) {
+            Ok(document) => document,
+            Err(e) => return (Err(e), Vec::new()),
+        };
+        let root = root.as_deref();
+        let pending = collect_warnings(file, &value, root);
+        match build_manifest(file, &value, root) {
+            Ok(mut manifest) => {
+                let warnings: Vec<_> = pending.into_iter().map(|p| p.warning).collect();
+                manifest.warnings = warnings.clone();
+                (Ok(manifest), warnings)
+            }
+            Err(e) => {
+                let location = match &e {
+                    Error::ManifestInvalid { location, .. } => Some(location.as_str()),
+                    _ => None,
+                };
+                let warnings = pending
+                    .into_iter()
+                    .filter(|p| {
+                        p.named_by_error.is_none() || p.named_by_error.as_deref() != location
+                    })
+                    .map(|p| p.warning)
+                    .collect();
+                (Err(e), warnings)
+            }
+        }
     }
 
     /// A manifest holding the given projects, built in code.
@@ -433,7 +515,11 @@ const OLDEST_FORM_ID: &str = "id";
 const ENVIRONMENT_KEYS: &[&str] = &["id", "name"];
 const IMAGE_REPOSITORY_KEYS: &[&str] = &["id", "services", "account_id", "namespace"];
 
-fn read_document(text: &str, file: &str) -> Result<Value> {
+/// The document as a value and, for YAML, its node tree (to read ids and
+/// names as YAML 1.1 readers do).
+type Document = (Value, Option<Rc<Node>>);
+
+fn read_document(text: &str, file: &str) -> Result<Document> {
     // Editors on Windows may write a byte-order mark; serde_json rejects it.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
@@ -443,74 +529,92 @@ fn read_document(text: &str, file: &str) -> Result<Value> {
             "the manifest is empty; expected an object keyed by project id",
         ));
     }
-
     let duplicate = RefCell::new(None);
+    if matches!(text.trim_start().chars().next(), Some('{' | '[')) {
+        // JSON, and only JSON: reading a broken JSON file as YAML would
+        // guess at what was meant (a trailing comma, a comment).
+        read_json(text, file, &duplicate).map(|value| (value, None))
+    } else {
+        let value = read_yaml(text, file, &duplicate)?;
+        let root = yaml11::compose(text).map_err(|e| {
+            let marker = e.marker();
+            Error::ManifestSyntax {
+                file: file.to_owned(),
+                format: "YAML",
+                line: marker.line().max(1),
+                column: marker.col() + 1,
+                message: e.info(),
+            }
+        })?;
+        Ok((value, root))
+    }
+}
 
-    let json_error = {
-        let mut de = serde_json::Deserializer::from_str(text);
-        match StrictValue::root(&duplicate)
-            .deserialize(&mut de)
-            .and_then(|value| de.end().map(|()| value))
-        {
-            Ok(value) => return Ok(value),
-            Err(e) => e,
-        }
+fn read_json(text: &str, file: &str, duplicate: &RefCell<Option<String>>) -> Result<Value> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let error = match StrictValue::root(duplicate)
+        .deserialize(&mut de)
+        .and_then(|value| de.end().map(|()| value))
+    {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
     };
     if let Some(path) = duplicate.take() {
-        return Err(duplicate_key(file, path, Some(json_error.line())));
+        return Err(duplicate_key(file, path, Some(error.line())));
     }
+    let (line, column) = (error.line(), error.column());
+    let message = error.to_string();
+    let message = strip_suffix(&message, &format!(" at line {line} column {column}"));
+    Err(Error::ManifestSyntax {
+        file: file.to_owned(),
+        format: "JSON",
+        line: line.max(1),
+        // serde_json reports column 0 at the start of a line.
+        column: column.max(1),
+        message: message.to_owned(),
+    })
+}
 
+fn read_yaml(text: &str, file: &str, duplicate: &RefCell<Option<String>>) -> Result<Value> {
     let options = serde_saphyr::options! {
         // Our visitor sees repeated keys and reports them with their path.
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
         // Account ids such as `012345678901` must not lose their leading zero.
         leading_zero_numbers_as_strings: true,
+        // A key `~` or `null` is kept as its text, so that the id checks
+        // can say how YAML 1.1 readers take it.
+        null_as_string: true,
+        // `.inf` as a value is kept as text, not refused.
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::AsString,
         // The message goes into one line of our error; no source snippet.
         with_snippet: false,
     };
-    let yaml_error =
-        match serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
-            StrictValue::root(&duplicate).deserialize(de)
-        }) {
-            Ok(value) => return Ok(value),
-            Err(e) => e,
-        };
+    let error = match serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+        StrictValue::root(duplicate).deserialize(de)
+    }) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
     if let Some(path) = duplicate.take() {
-        let line = yaml_error
+        let line = error
             .location()
             .or_else(|| yaml_duplicate_location(text))
             .map(|l| saturate(l.line()));
         return Err(duplicate_key(file, path, line));
     }
-
-    let looks_like_json = matches!(text.trim_start().chars().next(), Some('{' | '['));
-    if looks_like_json {
-        let (line, column) = (json_error.line(), json_error.column());
-        let message = json_error.to_string();
-        let message = strip_suffix(&message, &format!(" at line {line} column {column}"));
-        Err(Error::ManifestSyntax {
-            file: file.to_owned(),
-            format: "JSON",
-            line: line.max(1),
-            // serde_json reports column 0 at the start of a line.
-            column: column.max(1),
-            message: message.to_owned(),
-        })
-    } else {
-        let (line, column) = yaml_error
-            .location()
-            .map(|l| (saturate(l.line()), saturate(l.column())))
-            .unwrap_or((0, 0));
-        let message = yaml_error.to_string();
-        let message = strip_suffix(&message, &format!(" at line {line}, column {column}"));
-        Err(Error::ManifestSyntax {
-            file: file.to_owned(),
-            format: "YAML",
-            line: line.max(1),
-            column: column.max(1),
-            message: message.to_owned(),
-        })
-    }
+    let (line, column) = error
+        .location()
+        .map(|l| (saturate(l.line()), saturate(l.column())))
+        .unwrap_or((0, 0));
+    let message = error.to_string();
+    let message = strip_suffix(&message, &format!(" at line {line}, column {column}"));
+    Err(Error::ManifestSyntax {
+        file: file.to_owned(),
+        format: "YAML",
+        line: line.max(1),
+        column: column.max(1),
+        message: message.to_owned(),
+    })
 }
 
 /// Where saphyr's own duplicate-key check finds the first repeated key (our
@@ -832,24 +936,242 @@ fn suggestion<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
         .map(|(_, k)| k)
 }
 
-fn warn_unknown_keys(
-    warnings: &mut Vec<ManifestWarning>,
+/// The keys of an entry that are not in `known`.
+fn unknown_keys<'o>(
+    object: &'o Map<String, Value>,
+    known: &'o [&str],
+) -> impl Iterator<Item = &'o String> + 'o {
+    object.keys().filter(move |k| !known.contains(&k.as_str()))
+}
+
+/// The unknown key that looks like a typo of `key`, if any: the one the
+/// error about a missing `key` names.
+fn near_miss<'o>(object: &'o Map<String, Value>, known: &[&str], key: &str) -> Option<&'o str> {
+    object
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .find(|k| suggestion(k, known) == Some(key))
+        .map(String::as_str)
+}
+
+/// A key as shown inside a message: cut to a readable length, control
+/// characters escaped.
+fn shown(text: &str) -> String {
+    let mut shown: String = text.chars().take(MAX_KEY_SHOWN).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    shown.escape_debug().to_string()
+}
+
+// ---------------------------------------------------------------------------
+// Ids and names in YAML: read as YAML 1.1 readers read them.
+
+/// The text in an id or name position, and how YAML 1.1 readers read it
+/// when not as a string. In YAML it is the scalar as written, so that
+/// `1e3` (a string to PyYAML, a number in YAML 1.2) is the text `1e3`;
+/// `None` when the value is not a scalar (or, in JSON, not a string).
+fn position_text<'v>(
+    value: &'v Value,
+    node: Option<&'v Node>,
+) -> Option<(&'v str, Option<&'v Reading>)> {
+    if matches!(value, Value::Array(_) | Value::Object(_)) {
+        return None;
+    }
+    match node.and_then(Node::scalar) {
+        Some(scalar) => Some(scalar),
+        None => match value {
+            Value::String(s) => Some((s, None)),
+            _ => None,
+        },
+    }
+}
+
+/// Why a scalar is a problem in an id or name position.
+fn yaml11_problem(text: &str, reading: &Reading, consequence: &str) -> String {
+    let written = if text.is_empty() {
+        "an empty value".to_owned()
+    } else {
+        format!("`{}`", shown(text))
+    };
+    let fix = match reading {
+        Reading::Tag(_) => "remove the tag and quote it",
+        _ => "quote it",
+    };
+    format!(
+        "{written} is read as {} by YAML 1.1 readers such as PyYAML, which the earlier \
+         tools use, so {consequence}; {fix}: {}",
+        reading.describe(),
+        quoted(text)
+    )
+}
+
+/// The text of an id: a string, and one that YAML 1.1 readers read as that
+/// string too.
+fn id_text<'v>(
+    file: &str,
+    location: &str,
+    value: &'v Value,
+    node: Option<&'v Node>,
+    what: &str,
+) -> Result<&'v str> {
+    match position_text(value, node) {
+        Some((text, None)) => Ok(text),
+        Some((text, Some(reading))) => Err(invalid(
+            file,
+            location,
+            &yaml11_problem(text, reading, "they would not agree on this id"),
+        )),
+        None => Err(wrong_type(file, location, what, value)),
+    }
+}
+
+/// The text of a name: a string (warned about in [`collect_warnings`] when
+/// YAML 1.1 readers read it otherwise).
+fn name_text<'v>(
+    file: &str,
+    location: &str,
+    value: &'v Value,
+    node: Option<&'v Node>,
+    what: &str,
+) -> Result<&'v str> {
+    position_text(value, node)
+        .map(|(text, _)| text)
+        .ok_or_else(|| wrong_type(file, location, what, value))
+}
+
+// ---------------------------------------------------------------------------
+// Warnings: found in one pass over the whole document, so that they are
+// returned with an error as well.
+
+/// A warning, and the location of the missing-key error that names its key
+/// instead (the warning is dropped when that error is the one returned).
+struct PendingWarning {
+    warning: ManifestWarning,
+    named_by_error: Option<String>,
+}
+
+/// Required keys of each kind of entry.
+const PROJECT_REQUIRED: &[&str] = &["name", "environments"];
+const ENVIRONMENT_REQUIRED: &[&str] = &["id", "name"];
+const IMAGE_REPOSITORY_REQUIRED: &[&str] = &["id", "services"];
+
+fn collect_warnings(file: &str, value: &Value, root: Option<&Node>) -> Vec<PendingWarning> {
+    let mut out = Vec::new();
+    let Value::Object(top) = value else {
+        return out;
+    };
+    if is_oldest_form(top, root) {
+        project_warnings(&mut out, file, "", top, root, true);
+    } else {
+        for (key, value) in top {
+            if let Value::Object(project) = value {
+                let node = root.and_then(|n| n.get(key));
+                project_warnings(&mut out, file, &key_path("", key), project, node, false);
+            }
+        }
+    }
+    out
+}
+
+fn project_warnings(
+    out: &mut Vec<PendingWarning>,
+    file: &str,
+    path: &str,
+    object: &Map<String, Value>,
+    node: Option<&Node>,
+    oldest_form: bool,
+) {
+    let known = project_keys(oldest_form);
+    unknown_key_warnings(out, file, path, object, &known, PROJECT_REQUIRED);
+    name_warning(out, file, path, object, node, "project");
+    let lists = [
+        ("environments", ENVIRONMENT_KEYS, ENVIRONMENT_REQUIRED),
+        (
+            "image_repositories",
+            IMAGE_REPOSITORY_KEYS,
+            IMAGE_REPOSITORY_REQUIRED,
+        ),
+    ];
+    for (list_key, known, required) in lists {
+        let Some(Value::Array(list)) = object.get(list_key) else {
+            continue;
+        };
+        let list_path = key_path(path, list_key);
+        let list_node = node.and_then(|n| n.get(list_key));
+        for (i, entry) in list.iter().enumerate() {
+            let Value::Object(entry) = entry else {
+                continue;
+            };
+            let entry_path = index_path(&list_path, i);
+            unknown_key_warnings(out, file, &entry_path, entry, known, required);
+            if list_key == "environments" {
+                let entry_node = list_node.and_then(|n| n.index(i));
+                name_warning(out, file, &entry_path, entry, entry_node, "environment");
+            }
+        }
+    }
+}
+
+fn unknown_key_warnings(
+    out: &mut Vec<PendingWarning>,
     file: &str,
     path: &str,
     object: &Map<String, Value>,
     known: &[&str],
+    required: &[&str],
 ) {
-    for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
+    for key in unknown_keys(object, known) {
         // The location already names the key.
         let mut message = "unknown key".to_owned();
+        let mut named_by_error = None;
         match suggestion(key, known) {
-            Some(known) => message.push_str(&format!("; did you mean `{known}`?")),
+            Some(known_key) => {
+                message.push_str(&format!("; did you mean `{known_key}`?"));
+                let missing = required.contains(&known_key) && !object.contains_key(known_key);
+                if missing && near_miss(object, known, known_key) == Some(key.as_str()) {
+                    named_by_error = Some(key_path(path, known_key));
+                }
+            }
             None => message.push_str("; kept as written but not used by release tracking"),
         }
-        warnings.push(ManifestWarning {
-            file: file.to_owned(),
-            location: key_path(path, key),
-            message,
+        out.push(PendingWarning {
+            warning: ManifestWarning {
+                file: file.to_owned(),
+                location: key_path(path, key),
+                message,
+            },
+            named_by_error,
+        });
+    }
+}
+
+/// A warning when YAML 1.1 readers do not read the entry's `name` as the
+/// string this crate reads.
+fn name_warning(
+    out: &mut Vec<PendingWarning>,
+    file: &str,
+    path: &str,
+    object: &Map<String, Value>,
+    node: Option<&Node>,
+    whose: &str,
+) {
+    let Some(value) = object.get("name") else {
+        return;
+    };
+    let node = node.and_then(|n| n.get("name"));
+    if let Some((text, Some(reading))) = position_text(value, node) {
+        out.push(PendingWarning {
+            warning: ManifestWarning {
+                file: file.to_owned(),
+                location: key_path(path, "name"),
+                message: yaml11_problem(
+                    text,
+                    reading,
+                    &format!("they would show another {whose} name"),
+                ),
+            },
+            named_by_error: None,
         });
     }
 }
@@ -857,22 +1179,42 @@ fn warn_unknown_keys(
 // ---------------------------------------------------------------------------
 // Validating the document.
 
-fn build_manifest(value: Value, file: &str) -> Result<Manifest> {
+fn project_keys(oldest_form: bool) -> Vec<&'static str> {
+    let mut known = PROJECT_KEYS.to_vec();
+    if oldest_form {
+        known.push(OLDEST_FORM_ID);
+    }
+    known
+}
+
+/// The oldest form: the whole file is one project with an `id` field (a
+/// scalar; a classic manifest may have a project called `id`, an object).
+fn is_oldest_form(top: &Map<String, Value>, root: Option<&Node>) -> bool {
+    top.get(OLDEST_FORM_ID)
+        .is_some_and(|id| position_text(id, root.and_then(|n| n.get(OLDEST_FORM_ID))).is_some())
+}
+
+fn build_manifest(file: &str, value: &Value, root: Option<&Node>) -> Result<Manifest> {
     let Value::Object(top) = value else {
         return Err(wrong_type(
             file,
             TOP_LEVEL,
             "an object keyed by project id",
-            &value,
+            value,
         ));
     };
-    let mut warnings = Vec::new();
     let mut projects = BTreeMap::new();
 
-    if let Some(Value::String(id)) = top.get(OLDEST_FORM_ID) {
-        // The oldest form: the whole file is one project with an `id` field.
+    if is_oldest_form(top, root) {
+        let id = id_text(
+            file,
+            OLDEST_FORM_ID,
+            &top[OLDEST_FORM_ID],
+            root.and_then(|n| n.get(OLDEST_FORM_ID)),
+            "a string (the project id)",
+        )?;
         let id = project_id(file, OLDEST_FORM_ID, id)?;
-        let project = build_project(file, id, "", &top, true, &mut warnings)?;
+        let project = build_project(file, id, "", top, root, true)?;
         projects.insert(project.id.clone(), project);
     } else {
         if top.is_empty() {
@@ -882,9 +1224,18 @@ fn build_manifest(value: Value, file: &str) -> Result<Manifest> {
                 "the manifest lists no projects; expected an object keyed by project id",
             ));
         }
-        for (key, value) in &top {
+        for (key, value) in top {
             let path = key_path("", key);
-            let id = project_id(file, &path, key)?;
+            let entry = root.and_then(|n| n.entry(key));
+            let key_value = Value::String(key.clone());
+            let id = id_text(
+                file,
+                &path,
+                &key_value,
+                entry.map(|(k, _)| k),
+                "a project id",
+            )?;
+            let id = project_id(file, &path, id)?;
             let Value::Object(object) = value else {
                 return Err(wrong_type(
                     file,
@@ -893,7 +1244,8 @@ fn build_manifest(value: Value, file: &str) -> Result<Manifest> {
                     value,
                 ));
             };
-            let project = build_project(file, id, &path, object, false, &mut warnings)?;
+            let node = entry.map(|(_, v)| v);
+            let project = build_project(file, id, &path, object, node, false)?;
             projects.insert(project.id.clone(), project);
         }
     }
@@ -901,7 +1253,7 @@ fn build_manifest(value: Value, file: &str) -> Result<Manifest> {
     Ok(Manifest {
         file: file.to_owned(),
         projects,
-        warnings,
+        warnings: Vec::new(),
     })
 }
 
@@ -909,33 +1261,71 @@ fn project_id(file: &str, location: &str, id: &str) -> Result<ProjectId> {
     ProjectId::new(id).map_err(|e| invalid(file, location, &e.to_string()))
 }
 
+/// A required key. When it is missing and an unknown key looks like a typo
+/// of it, the error names that key too.
 fn required<'v>(
     file: &str,
     path: &str,
     object: &'v Map<String, Value>,
+    known: &[&str],
     key: &str,
     what: &str,
 ) -> Result<&'v Value> {
     object.get(key).ok_or_else(|| {
-        invalid(
-            file,
-            &key_path(path, key),
-            &format!("missing; expected {what}"),
-        )
+        let problem = match near_miss(object, known, key) {
+            Some(typo) => format!(
+                "missing; did you mean `{key}` where you wrote `{}`? Expected {what}",
+                shown(typo)
+            ),
+            None => format!("missing; expected {what}"),
+        };
+        invalid(file, &key_path(path, key), &problem)
     })
 }
 
-fn required_string<'v>(
+/// A required key holding an id (see [`id_text`]).
+fn required_id<'v>(
     file: &str,
     path: &str,
-    object: &'v Map<String, Value>,
+    (object, node): (&'v Map<String, Value>, Option<&'v Node>),
+    known: &[&str],
     key: &str,
     what: &str,
 ) -> Result<&'v str> {
-    match required(file, path, object, key, what)? {
-        Value::String(s) => Ok(s),
-        other => Err(wrong_type(file, &key_path(path, key), what, other)),
-    }
+    let value = required(file, path, object, known, key, what)?;
+    let node = node.and_then(|n| n.get(key));
+    id_text(file, &key_path(path, key), value, node, what)
+}
+
+/// A required key holding a name (see [`name_text`]).
+fn required_name<'v>(
+    file: &str,
+    path: &str,
+    (object, node): (&'v Map<String, Value>, Option<&'v Node>),
+    known: &[&str],
+    what: &str,
+) -> Result<&'v str> {
+    let value = required(file, path, object, known, "name", what)?;
+    let node = node.and_then(|n| n.get("name"));
+    name_text(file, &key_path(path, "name"), value, node, what)
+}
+
+/// The entries of a list of objects with their key paths and YAML nodes;
+/// an entry that is not an object is an error.
+fn object_entries<'v>(
+    file: &'v str,
+    list: &'v [Value],
+    list_path: &'v str,
+    list_node: Option<&'v Node>,
+    what: &'v str,
+) -> impl Iterator<Item = Result<(String, &'v Map<String, Value>, Option<&'v Node>)>> + 'v {
+    list.iter().enumerate().map(move |(i, entry)| {
+        let path = index_path(list_path, i);
+        match entry {
+            Value::Object(entry) => Ok((path, entry, list_node.and_then(|n| n.index(i)))),
+            other => Err(wrong_type(file, &path, what, other)),
+        }
+    })
 }
 
 /// An optional string key. `null` counts as absent: in YAML `role_arn:` with
@@ -958,18 +1348,19 @@ fn build_project(
     id: ProjectId,
     path: &str,
     object: &Map<String, Value>,
+    node: Option<&Node>,
     oldest_form: bool,
-    warnings: &mut Vec<ManifestWarning>,
 ) -> Result<Project> {
-    let name = required_string(
+    let known = project_keys(oldest_form);
+    let name = required_name(
         file,
         path,
-        object,
-        "name",
+        (object, node),
+        &known,
         "a string (the project's display name)",
     )?
     .to_owned();
-    let environments = build_environments(file, &id, path, object, warnings)?;
+    let environments = build_environments(file, &id, path, object, node, &known)?;
 
     let role_arn = optional_string(file, path, object, "role_arn")?;
     let aws_region_name = optional_string(file, path, object, "aws_region_name")?;
@@ -1006,13 +1397,7 @@ fn build_project(
     let namespace = optional_string(file, path, object, "namespace")?;
     let github_repository = optional_string(file, path, object, "github_repository")?;
     let tf_stack_root = optional_string(file, path, object, "tf_stack_root")?;
-    let image_repositories = build_image_repositories(file, path, object, warnings)?;
-
-    let mut known = PROJECT_KEYS.to_vec();
-    if oldest_form {
-        known.push(OLDEST_FORM_ID);
-    }
-    warn_unknown_keys(warnings, file, path, object, &known);
+    let image_repositories = build_image_repositories(file, path, object, node)?;
 
     let extra = object
         .iter()
@@ -1044,42 +1429,43 @@ fn build_environments(
     project: &ProjectId,
     path: &str,
     object: &Map<String, Value>,
-    warnings: &mut Vec<ManifestWarning>,
+    node: Option<&Node>,
+    known: &[&str],
 ) -> Result<Vec<Environment>> {
     const WHAT: &str = "a list of environments (`[{id, name}]`)";
     let list_path = key_path(path, "environments");
-    let list = match required(file, path, object, "environments", WHAT)? {
+    let list = match required(file, path, object, known, "environments", WHAT)? {
         Value::Array(list) => list,
         other => return Err(wrong_type(file, &list_path, WHAT, other)),
     };
+    let list_node = node.and_then(|n| n.get("environments"));
     let mut environments = Vec::with_capacity(list.len());
-    for (i, entry) in list.iter().enumerate() {
-        let env_path = index_path(&list_path, i);
-        let Value::Object(entry) = entry else {
-            return Err(wrong_type(
-                file,
-                &env_path,
-                "an object with `id` and `name`",
-                entry,
-            ));
-        };
-        let id = required_string(
+    let entries = object_entries(
+        file,
+        list,
+        &list_path,
+        list_node,
+        "an object with `id` and `name`",
+    );
+    for entry in entries {
+        let (env_path, entry, entry_node) = entry?;
+        let id = required_id(
             file,
             &env_path,
-            entry,
+            (entry, entry_node),
+            ENVIRONMENT_KEYS,
             "id",
             "a string (the environment id, such as `stage`)",
         )?;
         let id = EnvironmentId::new(id)
             .map_err(|e| invalid(file, &key_path(&env_path, "id"), &e.to_string()))?;
-        let name = required_string(
+        let name = required_name(
             file,
             &env_path,
-            entry,
-            "name",
+            (entry, entry_node),
+            ENVIRONMENT_KEYS,
             "a string (the environment's display name)",
         )?;
-        warn_unknown_keys(warnings, file, &env_path, entry, ENVIRONMENT_KEYS);
         let extra = entry
             .iter()
             .filter(|(k, _)| !ENVIRONMENT_KEYS.contains(&k.as_str()))
@@ -1099,7 +1485,7 @@ fn build_image_repositories(
     file: &str,
     path: &str,
     object: &Map<String, Value>,
-    warnings: &mut Vec<ManifestWarning>,
+    node: Option<&Node>,
 ) -> Result<Vec<ImageRepository>> {
     const WHAT: &str = "a list of image repositories (`[{id, services: [...]}]`)";
     let list_path = key_path(path, "image_repositories");
@@ -1108,45 +1494,51 @@ fn build_image_repositories(
         Some(Value::Array(list)) => list,
         Some(other) => return Err(wrong_type(file, &list_path, WHAT, other)),
     };
+    let list_node = node.and_then(|n| n.get("image_repositories"));
     let mut repositories = Vec::with_capacity(list.len());
-    for (i, entry) in list.iter().enumerate() {
-        let entry_path = index_path(&list_path, i);
-        let Value::Object(entry) = entry else {
-            return Err(wrong_type(
-                file,
-                &entry_path,
-                "an object with `id` and `services`",
-                entry,
-            ));
-        };
-        let id = required_string(
+    let entries = object_entries(
+        file,
+        list,
+        &list_path,
+        list_node,
+        "an object with `id` and `services`",
+    );
+    for entry in entries {
+        let (entry_path, entry, entry_node) = entry?;
+        let id = required_id(
             file,
             &entry_path,
-            entry,
+            (entry, entry_node),
+            IMAGE_REPOSITORY_KEYS,
             "id",
             "a string (the repository id)",
         )?;
         const SERVICES: &str = "a list of service ids";
         let services_path = key_path(&entry_path, "services");
-        let services = match required(file, &entry_path, entry, "services", SERVICES)? {
+        let services = match required(
+            file,
+            &entry_path,
+            entry,
+            IMAGE_REPOSITORY_KEYS,
+            "services",
+            SERVICES,
+        )? {
             Value::Array(services) => services,
             other => return Err(wrong_type(file, &services_path, SERVICES, other)),
         };
+        let services_node = entry_node.and_then(|n| n.get("services"));
         let services = services
             .iter()
             .enumerate()
             .map(|(j, service)| {
                 let service_path = index_path(&services_path, j);
-                match service {
-                    Value::String(s) => ServiceId::new(s.as_str())
-                        .map_err(|e| invalid(file, &service_path, &e.to_string())),
-                    other => Err(wrong_type(file, &service_path, "a service id", other)),
-                }
+                let service_node = services_node.and_then(|n| n.index(j));
+                let service = id_text(file, &service_path, service, service_node, "a service id")?;
+                ServiceId::new(service).map_err(|e| invalid(file, &service_path, &e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
         let account_id = optional_string(file, &entry_path, entry, "account_id")?;
         let namespace = optional_string(file, &entry_path, entry, "namespace")?;
-        warn_unknown_keys(warnings, file, &entry_path, entry, IMAGE_REPOSITORY_KEYS);
         repositories.push(ImageRepository {
             id: id.to_owned(),
             services,
