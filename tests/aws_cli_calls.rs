@@ -84,6 +84,13 @@ async fn release_with_services(
 /// Runs `release_tool` with `args` under a fresh access key; returns its
 /// stdout and the calls the emulator counted for it.
 fn run_counted(manifest: &PathBuf, args: &[&str]) -> (String, BTreeMap<String, u64>) {
+    let (stdout, _, calls) = run(manifest, args);
+    (stdout, calls)
+}
+
+/// Runs `release_tool` with `args` under a fresh access key; returns its
+/// stdout, its stderr and the calls the emulator counted for it.
+fn run(manifest: &PathBuf, args: &[&str]) -> (String, String, BTreeMap<String, u64>) {
     let key = aws_common::unique_access_key("CLI");
     let output = Command::new(release_tool())
         .arg("--manifest")
@@ -100,12 +107,12 @@ fn run_counted(manifest: &PathBuf, args: &[&str]) -> (String, BTreeMap<String, u
         .output()
         .expect("run release_tool");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
         output.status.success(),
-        "release_tool {args:?} failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
+        "release_tool {args:?} failed: {stderr}\n{stdout}"
     );
-    (stdout, aws_common::operation_counts(&key))
+    (stdout, stderr, aws_common::operation_counts(&key))
 }
 
 /// `GetParametersByPath` pages for a label holding `parameters`: ⌈n/10⌉
@@ -113,7 +120,7 @@ fn run_counted(manifest: &PathBuf, args: &[&str]) -> (String, BTreeMap<String, u
 /// `NextToken` after a full last page, whose next page is empty: one more
 /// call when n is a non-zero multiple of 10.
 fn label_pages(parameters: usize) -> u64 {
-    let emulator_extra_page = parameters > 0 && parameters % 10 == 0;
+    let emulator_extra_page = parameters > 0 && parameters.is_multiple_of(10);
     (parameters.div_ceil(10).max(1) + usize::from(emulator_extra_page)) as u64
 }
 
@@ -183,5 +190,34 @@ async fn a_dry_run_reads_and_writes_nothing() {
         "{stdout}"
     );
     assert!(stdout.contains("10 to write"), "{stdout}");
+    let _ = std::fs::remove_file(&manifest);
+}
+
+/// Parameters under the environment's label that are not images are shown
+/// as warnings by `deploy` (and `--dry-run`), as `prepare` shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_warns_of_parameters_it_passes_over() {
+    let project = aws_common::fresh_project("cliwarn");
+    let (release, manifest) = release_with_services(&project, 2, 0).await;
+    let nested = format!("/{project}/images/stage/service-000/extra");
+    aws_common::ssm_client()
+        .await
+        .put_parameter()
+        .name(&nested)
+        .value("ecr.example.com/x:1")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("put a nested parameter");
+    for args in [
+        vec!["--requester", "alice", "deploy", "--dry-run", &release, "stage"],
+        vec!["--requester", "alice", "deploy", &release, "stage"],
+    ] {
+        let (_, stderr, _) = run(&manifest, &args);
+        assert!(
+            stderr.contains("warning: skipped parameter") && stderr.contains(&nested),
+            "{args:?}: {stderr}"
+        );
+    }
     let _ = std::fs::remove_file(&manifest);
 }
