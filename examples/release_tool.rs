@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use release_tracking::aws::{AwsSettings, DynamoDbReleaseStore, SsmImageStore};
+use release_tracking::names::Escaped;
 use release_tracking::{
     CurrentDeployment, ImageSource, ImageUri, Label, Manifest, PageRequest, PrepareRequest,
     RecordShape, Release, ReleaseRef, ReleaseTracker, Requester, RequesterSource, ServiceId,
@@ -190,17 +191,59 @@ pub enum Command {
 
 type Tool = ReleaseTracker<SsmImageStore, DynamoDbReleaseStore>;
 
+/// Text from a record, for one line of output (see [`Escaped::whole`]).
+fn cell(value: impl std::fmt::Display) -> String {
+    Escaped::whole(&value.to_string()).to_string()
+}
+
+/// Writes rows as columns two spaces apart, each column as wide as its
+/// widest cell, so rows line up whatever the length of a requester or an
+/// environment id; the last column is not padded.
+fn write_table(out: &mut dyn Write, rows: &[Vec<String>]) -> std::io::Result<()> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|row| row.get(c))
+                .map(|text| text.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, text) in row.iter().enumerate() {
+            if c > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(text);
+            if c + 1 < row.len() {
+                let pad = widths[c].saturating_sub(text.chars().count());
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
 fn print_release(out: &mut dyn Write, release: &Release) -> std::io::Result<()> {
     writeln!(out, "release {}", release.release_id())?;
     writeln!(
         out,
         "  created      {} by {}",
         release.date_created(),
-        release.requested_by()
+        cell(release.requested_by())
     )?;
-    writeln!(out, "  description  {}", release.description())?;
+    writeln!(out, "  description  {}", cell(release.description()))?;
+    let width = release
+        .images()
+        .keys()
+        .map(|s| s.as_str().len())
+        .max()
+        .unwrap_or(0);
     for (service, image) in release.images() {
-        writeln!(out, "  image        {service:<20} {image}")?;
+        writeln!(out, "  image        {service:<width$}  {}", cell(image))?;
     }
     for d in release.deployments() {
         writeln!(
@@ -208,8 +251,8 @@ fn print_release(out: &mut dyn Write, release: &Release) -> std::io::Result<()> 
             "  deployed     {} to {} by {}: {}",
             d.date_created(),
             d.environment(),
-            d.requested_by(),
-            d.description()
+            cell(d.requested_by()),
+            cell(d.description())
         )?;
     }
     Ok(())
@@ -228,7 +271,7 @@ fn print_current(
                 "{environment}: release {} deployed {} by {}",
                 current.release.release_id(),
                 current.deployment.date_created(),
-                current.deployment.requested_by()
+                cell(current.deployment.requested_by())
             )?;
             if current.label_matches() {
                 writeln!(out, "the label matches the release")
@@ -397,16 +440,19 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
             for skipped in &page.skipped {
                 eprintln!("warning: {skipped}");
             }
-            for release in &page.items {
-                writeln!(
-                    out,
-                    "{}  {}  {:<12}  {}",
-                    release.date_created(),
-                    release.release_id(),
-                    release.requested_by(),
-                    release.description()
-                )?;
-            }
+            let rows: Vec<Vec<String>> = page
+                .items
+                .iter()
+                .map(|release| {
+                    vec![
+                        release.date_created().to_string(),
+                        release.release_id().to_string(),
+                        cell(release.requested_by()),
+                        cell(release.description()),
+                    ]
+                })
+                .collect();
+            write_table(out, &rows)?;
             if let Some(next) = page.next {
                 writeln!(out, "more: --after '{next}'")?;
             }
@@ -426,21 +472,44 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
             for skipped in &history.skipped {
                 eprintln!("warning: {skipped}");
             }
-            for record in history.records {
-                let d = &record.deployment;
-                writeln!(
-                    out,
-                    "{}  {:<8}  {}  {:<12}  {}",
-                    d.date_created(),
-                    d.environment(),
-                    record.release_id,
-                    d.requested_by(),
-                    d.description()
-                )?;
-            }
+            let rows: Vec<Vec<String>> = history
+                .records
+                .iter()
+                .map(|record| {
+                    let d = &record.deployment;
+                    vec![
+                        d.date_created().to_string(),
+                        d.environment().to_string(),
+                        record.release_id.to_string(),
+                        cell(d.requested_by()),
+                        cell(d.description()),
+                    ]
+                })
+                .collect();
+            write_table(out, &rows)?;
         }
     }
     Ok(())
+}
+
+/// An error and its causes, one line each: `error: …`, then `  caused by: …`
+/// for each cause that says something new (a message that already quotes
+/// its cause is not followed by it again, and an empty one is left out).
+/// Control characters are escaped, so every line is one line.
+pub fn report(error: &(dyn StdError + 'static)) -> String {
+    let mut lines = vec![format!("error: {}", Escaped::whole(&error.to_string()))];
+    let mut shown = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        let text = text.trim();
+        if !text.is_empty() && !shown.iter().any(|s| s.contains(text)) {
+            lines.push(format!("  caused by: {}", Escaped::whole(text)));
+            shown.push(text.to_owned());
+        }
+        source = cause.source();
+    }
+    lines.join("\n")
 }
 
 #[tokio::main]
@@ -448,18 +517,7 @@ pub async fn main() {
     let cli = Cli::parse();
     let mut stdout = std::io::stdout();
     if let Err(error) = run(cli, &mut stdout).await {
-        eprintln!("error: {error}");
-        // Messages that already quote their cause are not repeated.
-        let mut shown = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !shown.contains(&text) {
-                eprintln!("  caused by: {text}");
-            }
-            shown = text;
-            source = cause.source();
-        }
+        eprintln!("{}", report(&*error));
         std::process::exit(1);
     }
 }

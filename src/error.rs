@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::names::{EnvironmentId, Label, NameError, ProjectId, ReleaseId, ServiceId};
+use crate::names::{EnvironmentId, Escaped, Label, NameError, ProjectId, ReleaseId, ServiceId};
 
 /// A boxed error from a backend (an AWS SDK error, an I/O error, …).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -11,7 +11,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Joins names for a message: `a, b, c`, or `(none)`.
+/// The most items a list in a message names; the rest are counted.
+pub const MAX_LISTED: usize = 10;
+
+/// Joins names for a message: `a, b, c`, or `(none)`; after
+/// [`MAX_LISTED`] names, `and N more`, so one message stays one short line
+/// however long the list. Each name is shown through [`Escaped::new`].
 pub(crate) struct Names<'a, T>(pub &'a [T]);
 
 impl<T: fmt::Display> fmt::Display for Names<'_, T> {
@@ -19,11 +24,14 @@ impl<T: fmt::Display> fmt::Display for Names<'_, T> {
         if self.0.is_empty() {
             return f.write_str("(none)");
         }
-        for (i, name) in self.0.iter().enumerate() {
+        for (i, name) in self.0.iter().take(MAX_LISTED).enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{name}")?;
+            write!(f, "{}", Escaped::new(&name.to_string()))?;
+        }
+        if self.0.len() > MAX_LISTED {
+            write!(f, " and {} more", self.0.len() - MAX_LISTED)?;
         }
         Ok(())
     }
@@ -93,7 +101,10 @@ pub struct PartialDeployment {
 /// Everything that can go wrong in this crate.
 ///
 /// Each variant names what was being done and to which project, release,
-/// environment, file or record, so its message can be shown to a user as is.
+/// environment, file or record, so its message can be shown to a user as is:
+/// text from outside (arguments, manifests, records, services) is shown
+/// through [`Escaped`], and lists through one joiner that names at most
+/// [`MAX_LISTED`] items.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -111,7 +122,10 @@ pub enum Error {
     },
 
     /// The project manifest could not be read.
-    #[error("cannot read project manifest {}: {source}", path.display())]
+    #[error(
+        "cannot read project manifest {}: {source}",
+        Escaped::new(&path.display().to_string())
+    )]
     ManifestRead {
         /// The file.
         path: PathBuf,
@@ -120,7 +134,11 @@ pub enum Error {
     },
 
     /// The project manifest is not valid JSON or YAML.
-    #[error("{file}:{line}:{column}: not valid {format}: {message}")]
+    #[error(
+        "{}:{line}:{column}: not valid {format}: {}",
+        Escaped::new(file),
+        Escaped::whole(message)
+    )]
     ManifestSyntax {
         /// The file (or the name given to a manifest read from a string).
         file: String,
@@ -136,7 +154,12 @@ pub enum Error {
 
     /// A key of the project manifest is missing, has the wrong type or an
     /// invalid value.
-    #[error("{file}: `{location}`: {problem}")]
+    #[error(
+        "{}: `{}`: {}",
+        Escaped::new(file),
+        Escaped::whole(location),
+        Escaped::whole(problem)
+    )]
     ManifestInvalid {
         /// The file.
         file: String,
@@ -147,7 +170,10 @@ pub enum Error {
     },
 
     /// An environment id appears twice in one project of the manifest.
-    #[error("{file}: project `{project}` lists environment `{environment}` more than once")]
+    #[error(
+        "{}: project `{project}` lists environment `{environment}` more than once",
+        Escaped::new(file)
+    )]
     DuplicateEnvironment {
         /// The file.
         file: String,
@@ -158,7 +184,12 @@ pub enum Error {
     },
 
     /// The manifest has no project with the requested id.
-    #[error("{file}: no project `{project}`; the projects are: {}", Names(known))]
+    #[error(
+        "{}: no project `{}`; the projects are: {}",
+        Escaped::new(file),
+        Escaped::new(project),
+        Names(known)
+    )]
     UnknownProject {
         /// The file.
         file: String,
@@ -170,7 +201,8 @@ pub enum Error {
 
     /// No project was named and the manifest does not hold exactly one.
     #[error(
-        "{file}: {}",
+        "{}: {}",
+        Escaped::new(file),
         if known.is_empty() {
             "holds no projects; add one to the manifest".to_owned()
         } else {
@@ -186,7 +218,8 @@ pub enum Error {
 
     /// The project has no environment with the requested id.
     #[error(
-        "project `{project}` has no environment `{environment}`; its environments are: {}",
+        "project `{project}` has no environment `{}`; its environments are: {}",
+        Escaped::new(environment),
         Names(known)
     )]
     UnknownEnvironment {
@@ -251,7 +284,9 @@ pub enum Error {
     /// environment's label. Nothing was written.
     #[error(
         "project `{project}`: release `{release}` cannot be deployed: services {} have no full image \
-         reference (registry/repository:tag or …@sha256:digest); {fix}", Names(services)
+         reference (registry/repository:tag or …@sha256:digest); {}",
+        Names(services),
+        Escaped::whole(fix)
     )]
     UndeployableRelease {
         /// The project.
@@ -311,7 +346,12 @@ pub enum Error {
     },
 
     /// A stored record (release item, parameter) cannot be read.
-    #[error("{record}: attribute `{attribute}` is malformed: {message}")]
+    #[error(
+        "{}: attribute `{}` is malformed: {}",
+        Escaped::whole(record),
+        Escaped::new(attribute),
+        Escaped::whole(message)
+    )]
     InvalidRecord {
         /// Which record: `release 0efc… in table wellcome-releases-storage`.
         record: String,
@@ -322,14 +362,18 @@ pub enum Error {
     },
 
     /// A page cursor was not made by this store for this query.
-    #[error("invalid page cursor: {reason}")]
+    #[error("invalid page cursor: {}", Escaped::whole(reason))]
     InvalidCursor {
         /// What is wrong with it.
         reason: String,
     },
 
     /// A backend call failed.
-    #[error("{operation}: {kind}: {source}")]
+    #[error(
+        "{}: {kind}: {}",
+        Escaped::whole(operation),
+        Escaped::whole(&source.to_string())
+    )]
     Backend {
         /// What was being done: `reading label latest of project storage
         /// (SSM GetParametersByPath /storage/images/latest)`.
@@ -357,7 +401,11 @@ pub enum Error {
 
     /// A table with the release table's name exists but its keys or indexes
     /// are not those of a release table. Nothing was changed.
-    #[error("table `{table}` exists but is not a compatible release table: {problem}")]
+    #[error(
+        "table `{}` exists but is not a compatible release table: {}",
+        Escaped::new(table),
+        Escaped::whole(problem)
+    )]
     IncompatibleTable {
         /// The table name.
         table: String,

@@ -350,12 +350,16 @@ impl CursorPosition {
     fn decode(cursor: &Cursor, project: &ProjectId) -> Result<CursorPosition> {
         let position: CursorPosition =
             serde_json::from_str(cursor.as_str()).map_err(|e| Error::InvalidCursor {
-                reason: format!("{cursor:?} is not a release listing position: {e}"),
+                reason: format!(
+                    "\"{}\" is not a release listing position: {e}",
+                    crate::names::Escaped::new(cursor.as_str())
+                ),
             })?;
         if &position.project_id != project {
             return Err(Error::InvalidCursor {
                 reason: format!(
-                    "{cursor:?} belongs to a listing of project `{}`, not `{project}`",
+                    "\"{}\" belongs to a listing of project `{}`, not `{project}`",
+                    crate::names::Escaped::new(cursor.as_str()),
                     position.project_id
                 ),
             });

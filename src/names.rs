@@ -42,6 +42,81 @@ pub const MAX_IMAGE_URI_LEN: usize = 4096;
 /// The label CI publishes to and `prepare` reads by default.
 pub const LATEST_LABEL: &str = "latest";
 
+/// The most characters of one outside value (an argument, a manifest key, a
+/// record attribute) that a message shows; see [`Escaped::new`].
+pub const MAX_ECHO_CHARS: usize = 256;
+
+/// Outside text shown inside a message or a line of output: control and
+/// other invisible characters are escaped as Rust's `{:?}` escapes them
+/// (`\n`, `\u{1b}`, `\u{202e}`), so a value cannot move the cursor, colour
+/// the terminal or hide part of the line; printable characters, other
+/// scripts included, are shown as they are.
+///
+/// Backslashes and quotes are left alone, so text that went through
+/// `Escaped` once is shown unchanged: a message may quote another message
+/// that escaped its own values.
+///
+/// ```
+/// use release_tracking::names::Escaped;
+///
+/// assert_eq!(Escaped::new("\u{1b}[31mprod\n").to_string(), "\\u{1b}[31mprod\\n");
+/// assert_eq!(Escaped::new("Zürich 東京").to_string(), "Zürich 東京");
+/// let long = "x".repeat(1000);
+/// assert_eq!(Escaped::new(&long).to_string().chars().count(), 256 + 1); // then `…`
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Escaped<'a> {
+    text: &'a str,
+    max_chars: usize,
+}
+
+impl<'a> Escaped<'a> {
+    /// A value echoed from input: its first [`MAX_ECHO_CHARS`] characters,
+    /// then `…` if there were more.
+    pub fn new(text: &'a str) -> Escaped<'a> {
+        Escaped {
+            text,
+            max_chars: MAX_ECHO_CHARS,
+        }
+    }
+
+    /// All of `text`: for text that is not one value but may quote some (a
+    /// parser's or a service's message, a description, a whole message).
+    pub fn whole(text: &'a str) -> Escaped<'a> {
+        Escaped {
+            text,
+            max_chars: usize::MAX,
+        }
+    }
+}
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        let mut chars = self.text.chars();
+        for (i, c) in chars.by_ref().take(self.max_chars).enumerate() {
+            match c {
+                '\\' | '"' | '\'' => f.write_char(c)?,
+                // A combining mark that starts the value would join the
+                // character before it, so it is escaped there; elsewhere it
+                // belongs to the letter before it. `str::escape_debug` draws
+                // that line: escape `c` as a string's second character.
+                _ if i > 0 && !c.is_ascii() => {
+                    let pair = String::from_iter(['x', c]);
+                    for e in pair.escape_debug().skip(1) {
+                        f.write_char(e)?;
+                    }
+                }
+                _ => write!(f, "{}", c.escape_debug())?,
+            }
+        }
+        if chars.next().is_some() {
+            f.write_char('…')?;
+        }
+        Ok(())
+    }
+}
+
 /// Which kind of name a [`NameError`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -99,7 +174,8 @@ impl fmt::Display for NameProblem {
             NameProblem::TooLong { max } => write!(f, "it is longer than {max}"),
             NameProblem::InvalidCharacter(c) => write!(
                 f,
-                "it contains {c:?}; only letters, digits, `_`, `.` and `-` are allowed"
+                "it contains '{}'; only letters, digits, `_`, `.` and `-` are allowed",
+                Escaped::new(c.encode_utf8(&mut [0; 4]))
             ),
             NameProblem::DotSegment => f.write_str("`.` and `..` are not names"),
             NameProblem::Reserved(what) => write!(f, "{what} is reserved"),
@@ -107,9 +183,10 @@ impl fmt::Display for NameProblem {
     }
 }
 
-/// A name that failed validation: which kind, the value, and why.
+/// A name that failed validation: which kind, the value, and why. The
+/// message shows the value through [`Escaped::new`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {kind} {value:?}: {problem}")]
+#[error("invalid {kind} \"{}\": {problem}", Escaped::new(value))]
 pub struct NameError {
     kind: NameKind,
     value: String,
@@ -118,8 +195,9 @@ pub struct NameError {
 
 impl NameError {
     fn new(kind: NameKind, value: &str, problem: NameProblem) -> Self {
-        // Cap what we echo back: the value may be arbitrary input.
-        let value = value.chars().take(2 * MAX_NAME_LEN).collect();
+        // Keep one character more than is shown, so the message can say
+        // that the value was cut.
+        let value = value.chars().take(MAX_ECHO_CHARS + 1).collect();
         NameError {
             kind,
             value,
@@ -132,9 +210,12 @@ impl NameError {
         self.kind
     }
 
-    /// The rejected value (its first 256 characters).
+    /// The rejected value, cut to its first [`MAX_ECHO_CHARS`] characters.
     pub fn value(&self) -> &str {
-        &self.value
+        match self.value.char_indices().nth(MAX_ECHO_CHARS) {
+            Some((end, _)) => &self.value[..end],
+            None => &self.value,
+        }
     }
 
     /// Why it was rejected.

@@ -72,7 +72,10 @@ impl Timestamp {
 
 /// Why a timestamp did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid timestamp {value:?}: expected ISO-8601 like 2019-07-10T10:44:02.272898")]
+#[error(
+    "invalid timestamp \"{}\": expected ISO-8601 like 2019-07-10T10:44:02.272898",
+    crate::names::Escaped::new(value)
+)]
 pub struct TimestampError {
     value: String,
 }
@@ -144,7 +147,8 @@ impl FromStr for Timestamp {
     type Err = TimestampError;
     fn from_str(s: &str) -> Result<Self, TimestampError> {
         parse_timestamp(s).ok_or_else(|| TimestampError {
-            value: s.chars().take(64).collect(),
+            // One character more than a message shows, so it marks the cut.
+            value: s.chars().take(crate::names::MAX_ECHO_CHARS + 1).collect(),
         })
     }
 }

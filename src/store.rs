@@ -42,7 +42,12 @@ pub struct SkippedParameter {
 
 impl fmt::Display for SkippedParameter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "skipped parameter {}: {}", self.name, self.reason)
+        write!(
+            f,
+            "skipped parameter {}: {}",
+            crate::names::Escaped::new(&self.name),
+            crate::names::Escaped::whole(&self.reason)
+        )
     }
 }
 
@@ -90,7 +95,9 @@ impl fmt::Display for SkippedRecord {
         write!(
             f,
             "skipped {}: attribute `{}` is malformed: {}",
-            self.record, self.attribute, self.message
+            crate::names::Escaped::whole(&self.record),
+            crate::names::Escaped::new(&self.attribute),
+            crate::names::Escaped::whole(&self.message)
         )
     }
 }

@@ -61,8 +61,8 @@ fn number(text: &str, path: &str) -> Result<Value, CodecError> {
     parsed.map(Value::Number).ok_or_else(|| CodecError {
         path: path.to_owned(),
         message: format!(
-            "number {:?} is out of range",
-            text.chars().take(64).collect::<String>()
+            "number \"{}\" is out of range",
+            crate::names::Escaped::new(text)
         ),
     })
 }
@@ -143,7 +143,7 @@ pub(crate) fn record_name(item: &Item, table: &str) -> String {
         Some(AttributeValue::S(id)) => {
             format!(
                 "release {} in table {table}",
-                id.chars().take(256).collect::<String>()
+                crate::names::Escaped::new(id)
             )
         }
         _ => format!("release (no string `release_id`) in table {table}"),

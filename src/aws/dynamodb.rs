@@ -172,7 +172,10 @@ fn decode_cursor(project: &ProjectId, cursor: &Cursor) -> Result<Position> {
     };
     if p != project.as_str() {
         return Err(Error::InvalidCursor {
-            reason: format!("it was made for project `{p}`, not `{project}`"),
+            reason: format!(
+                "it was made for project `{}`, not `{project}`",
+                crate::names::Escaped::new(p)
+            ),
         });
     }
     let release_id = ReleaseId::new(r).map_err(|e| Error::InvalidCursor {

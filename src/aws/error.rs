@@ -3,9 +3,9 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-use crate::error::{BackendErrorKind, BoxError, Error};
+use crate::error::{BackendErrorKind, Error};
 
 /// Error codes that mean "slow down".
 const THROTTLED: &[&str] = &[
@@ -44,13 +44,17 @@ const CREDENTIALS: &[&str] = &[
     "InvalidToken",
 ];
 
-/// The error kept as the source of [`Error::Backend`]: a one-line summary
-/// (service error code and message, or the whole chain of a transport
-/// error) over the SDK's error.
+/// The source of [`Error::Backend`] for an SDK failure: what AWS said, as
+/// one line. A service error is `CODE: message`; a failure to get an answer
+/// (connection, timeout, credentials) is the text of its causes, joined
+/// once each.
+///
+/// It has no source of its own: the SDK's chain repeats itself (`service
+/// error`, `unhandled error (CODE)`, then the error metadata as a debug
+/// dump), and a reader of [`Error`]'s chain should see each cause once.
 #[derive(Debug)]
 pub(crate) struct AwsFailure {
     summary: String,
-    source: BoxError,
 }
 
 impl fmt::Display for AwsFailure {
@@ -59,10 +63,62 @@ impl fmt::Display for AwsFailure {
     }
 }
 
-impl StdError for AwsFailure {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&*self.source)
+impl StdError for AwsFailure {}
+
+/// `CODE: message`, `CODE` when AWS sent no message, or the message alone
+/// when it sent no code.
+fn service_summary(code: Option<&str>, message: Option<&str>) -> Option<String> {
+    let code = code.map(str::trim).filter(|c| !c.is_empty());
+    let message = message.map(str::trim).filter(|m| !m.is_empty());
+    match (code, message) {
+        (Some(code), Some(message)) => Some(format!("{code}: {message}")),
+        (Some(code), None) => Some(code.to_owned()),
+        (None, Some(message)) => Some(message.to_owned()),
+        (None, None) => None,
     }
+}
+
+/// The texts of `first` and its causes, joined by `: `, each once: an empty
+/// text, or one that an earlier text already contains (a wrapper that quotes
+/// its cause), is left out.
+fn causes(first: Option<&(dyn StdError + 'static)>) -> String {
+    let mut texts: Vec<String> = Vec::new();
+    let mut next = first;
+    while let Some(e) = next {
+        let text = e.to_string();
+        let text = text.trim();
+        let repeated = texts.iter().any(|shown| shown.contains(text));
+        if !text.is_empty() && !repeated {
+            texts.push(text.to_owned());
+        }
+        next = e.source();
+    }
+    texts.join(": ")
+}
+
+/// What AWS said, as one line (see [`AwsFailure`]).
+fn summary<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    let detail = match err {
+        SdkError::ServiceError(_) => Some(
+            service_summary(err.code(), err.message())
+                .unwrap_or_else(|| "an error response with no code and no message".to_owned()),
+        ),
+        // The connector's own text is its kind (`io error`, `other`), which
+        // the error's kind already says; its causes say what happened.
+        SdkError::DispatchFailure(failure) => failure
+            .as_connector_error()
+            .map(|connector| causes(connector.source().or(Some(connector)))),
+        // `request has timed out`, `failed to construct request`, …: the
+        // SDK's own text, then its causes.
+        _ => Some(causes(Some(err))),
+    };
+    detail
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| causes(Some(err)))
 }
 
 /// Whether a credentials provider's failure is somewhere in `err`'s chain.
@@ -121,20 +177,11 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     R: fmt::Debug + Send + Sync + 'static,
 {
-    let kind = classify(&err);
-    let summary = match (&err, err.code()) {
-        (SdkError::ServiceError(_), Some(code)) => match err.message() {
-            Some(message) => format!("{code}: {message}"),
-            None => code.to_owned(),
-        },
-        _ => DisplayErrorContext(&err).to_string(),
-    };
     Error::Backend {
         operation: operation.into(),
-        kind,
+        kind: classify(&err),
         source: Box::new(AwsFailure {
-            summary,
-            source: Box::new(err),
+            summary: summary(&err),
         }),
     }
 }
@@ -171,6 +218,17 @@ mod tests {
         )
     }
 
+    /// What the SDK reports when no provider in the chain had credentials.
+    fn no_credentials() -> SdkError<GetParameterError, ()> {
+        SdkError::dispatch_failure(ConnectorError::other(
+            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                "no providers in chain provided credentials",
+            )
+            .into(),
+            None,
+        ))
+    }
+
     #[test]
     fn service_error_codes_map_to_kinds() {
         for (code, kind) in [
@@ -202,14 +260,7 @@ mod tests {
         let connect_timeout: SdkError<GetParameterError, ()> =
             SdkError::dispatch_failure(ConnectorError::timeout("connect".into()));
         assert_eq!(classify(&connect_timeout), BackendErrorKind::Timeout);
-        let no_credentials: SdkError<GetParameterError, ()> =
-            SdkError::dispatch_failure(ConnectorError::other(
-                aws_credential_types::provider::error::CredentialsError::not_loaded(
-                    "no providers in chain provided credentials",
-                )
-                .into(),
-                None,
-            ));
+        let no_credentials = no_credentials();
         assert_eq!(classify(&no_credentials), BackendErrorKind::Credentials);
     }
 
@@ -236,5 +287,112 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    fn service_with(code: &str, message: Option<&str>) -> SdkError<GetParameterError, ()> {
+        let mut meta = ErrorMetadata::builder().code(code);
+        if let Some(message) = message {
+            meta = meta.message(message);
+        }
+        SdkError::service_error(GetParameterError::generic(meta.build()), ())
+    }
+
+    /// The error's text and each cause's, as a chain printer sees them.
+    fn chain(err: &Error) -> Vec<String> {
+        let mut texts = vec![err.to_string()];
+        let mut next = StdError::source(err);
+        while let Some(cause) = next {
+            texts.push(cause.to_string());
+            next = cause.source();
+        }
+        texts
+    }
+
+    #[test]
+    fn service_errors_are_code_and_message_once() {
+        let err = backend("reading x", service_with("AccessDeniedException", Some("")));
+        assert_eq!(
+            chain(&err),
+            [
+                "reading x: access denied (check the IAM policy of the caller): AccessDeniedException",
+                "AccessDeniedException"
+            ]
+        );
+        let err = backend("reading x", service_with("AccessDeniedException", None));
+        assert_eq!(chain(&err)[1], "AccessDeniedException");
+        let err = backend(
+            "reading x",
+            service_with(
+                "ValidationException",
+                Some("The provided key element does not match the schema"),
+            ),
+        );
+        assert_eq!(
+            chain(&err),
+            [
+                "reading x: failed: ValidationException: The provided key element does not match the schema",
+                "ValidationException: The provided key element does not match the schema"
+            ]
+        );
+    }
+
+    #[test]
+    fn transport_failures_show_their_causes_without_debug_dumps() {
+        let refused: SdkError<GetParameterError, ()> = SdkError::dispatch_failure(
+            ConnectorError::io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into()),
+        );
+        let timeout: SdkError<GetParameterError, ()> = SdkError::timeout_error("slow");
+        let no_credentials = no_credentials();
+        for (err, expected) in [
+            (refused, "reading x: service unreachable: connection refused"),
+            (timeout, "reading x: timed out: request has timed out: slow"),
+            (
+                no_credentials,
+                "reading x: no valid credentials (set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY \
+                 or a role): the credential provider was not enabled: no providers in chain provided \
+                 credentials",
+            ),
+        ] {
+            let err = backend("reading x", err);
+            let texts = chain(&err);
+            assert_eq!(texts[0], expected);
+            assert_eq!(texts.len(), 2, "{texts:?}");
+            assert!(expected.ends_with(&texts[1]), "{texts:?}");
+        }
+    }
+
+    /// An error that quotes its cause in its own text, as hyper's do.
+    #[derive(Debug)]
+    struct Quoting(&'static str, Option<Box<Quoting>>);
+
+    impl fmt::Display for Quoting {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl StdError for Quoting {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            self.1.as_deref().map(|e| e as &(dyn StdError + 'static))
+        }
+    }
+
+    #[test]
+    fn causes_are_joined_once_each() {
+        let chain = Quoting(
+            "client error (Connect)",
+            Some(Box::new(Quoting(
+                "tcp connect error: Connection refused",
+                Some(Box::new(Quoting(
+                    "",
+                    Some(Box::new(Quoting("Connection refused", None))),
+                ))),
+            ))),
+        );
+        assert_eq!(
+            causes(Some(&chain)),
+            "client error (Connect): tcp connect error: Connection refused"
+        );
+        assert_eq!(causes(None), "");
     }
 }

@@ -31,7 +31,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 use crate::error::{Error, Result};
-use crate::names::{EnvironmentId, ProjectId, ServiceId};
+use crate::names::{EnvironmentId, Escaped, NameProblem, ProjectId, ServiceId, MAX_ECHO_CHARS};
 
 mod yaml11;
 
@@ -209,16 +209,21 @@ impl Project {
     }
 
     /// One environment, or [`Error::UnknownEnvironment`] listing the known
-    /// ids.
+    /// ids. A reserved id (`latest`) is [`Error::InvalidName`] saying why, as
+    /// in a manifest.
     pub fn environment(&self, id: &str) -> Result<&Environment> {
-        self.environments
-            .iter()
-            .find(|e| e.id.as_str() == id)
-            .ok_or_else(|| Error::UnknownEnvironment {
+        if let Some(environment) = self.environments.iter().find(|e| e.id.as_str() == id) {
+            return Ok(environment);
+        }
+        match EnvironmentId::new(id) {
+            Err(e) if matches!(e.problem(), NameProblem::Reserved(_)) => Err(e.into()),
+            _ => Err(Error::UnknownEnvironment {
                 project: self.id.clone(),
-                environment: id.chars().take(256).collect(),
+                // One character more than a message shows, so it marks the cut.
+                environment: id.chars().take(MAX_ECHO_CHARS + 1).collect(),
                 known: self.environments.iter().map(|e| e.id.clone()).collect(),
-            })
+            }),
+        }
     }
 
     /// `role_arn`: the IAM role to assume for AWS calls.
@@ -312,7 +317,13 @@ pub struct ManifestWarning {
 
 impl fmt::Display for ManifestWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: `{}`: {}", self.file, self.location, self.message)
+        write!(
+            f,
+            "{}: `{}`: {}",
+            Escaped::new(&self.file),
+            Escaped::whole(&self.location),
+            Escaped::whole(&self.message)
+        )
     }
 }
 
@@ -463,7 +474,8 @@ impl Manifest {
             .find(|p| p.id.as_str() == id)
             .ok_or_else(|| Error::UnknownProject {
                 file: self.file.clone(),
-                project: id.chars().take(256).collect(),
+                // One character more than a message shows, so it marks the cut.
+                project: id.chars().take(MAX_ECHO_CHARS + 1).collect(),
                 known: self.projects.keys().cloned().collect(),
             })
     }
@@ -837,9 +849,6 @@ impl Visitor<'_> for Key {
 // ---------------------------------------------------------------------------
 // Key paths and messages.
 
-/// The longest key echoed in a location; keys are arbitrary input.
-const MAX_KEY_SHOWN: usize = 128;
-
 fn is_plain_key(key: &str) -> bool {
     !key.is_empty()
         && key
@@ -847,18 +856,14 @@ fn is_plain_key(key: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
 }
 
-/// A key as JSON string literal, cut to a readable length.
+/// A key or value in double quotes, escaped and cut as every echoed value.
 fn quoted(key: &str) -> String {
-    let mut shown: String = key.chars().take(MAX_KEY_SHOWN).collect();
-    if shown.len() < key.len() {
-        shown.push('…');
-    }
-    Value::String(shown).to_string()
+    format!("\"{}\"", Escaped::new(key))
 }
 
 /// `parent.key`, or `parent["odd key"]` when the key has dots, spaces, ….
 fn key_path(parent: &str, key: &str) -> String {
-    if is_plain_key(key) && key.len() <= MAX_KEY_SHOWN {
+    if is_plain_key(key) && key.len() <= MAX_ECHO_CHARS {
         if parent.is_empty() {
             key.to_owned()
         } else {
@@ -954,16 +959,6 @@ fn near_miss<'o>(object: &'o Map<String, Value>, known: &[&str], key: &str) -> O
         .map(String::as_str)
 }
 
-/// A key as shown inside a message: cut to a readable length, control
-/// characters escaped.
-fn shown(text: &str) -> String {
-    let mut shown: String = text.chars().take(MAX_KEY_SHOWN).collect();
-    if shown.len() < text.len() {
-        shown.push('…');
-    }
-    shown.escape_debug().to_string()
-}
-
 // ---------------------------------------------------------------------------
 // Ids and names in YAML: read as YAML 1.1 readers read them.
 
@@ -992,7 +987,7 @@ fn yaml11_problem(text: &str, reading: &Reading, consequence: &str) -> String {
     let written = if text.is_empty() {
         "an empty value".to_owned()
     } else {
-        format!("`{}`", shown(text))
+        format!("`{}`", Escaped::new(text))
     };
     let fix = match reading {
         Reading::Tag(_) => "remove the tag and quote it",
@@ -1275,7 +1270,7 @@ fn required<'v>(
         let problem = match near_miss(object, known, key) {
             Some(typo) => format!(
                 "missing; did you mean `{key}` where you wrote `{}`? Expected {what}",
-                shown(typo)
+                Escaped::new(typo)
             ),
             None => format!("missing; expected {what}"),
         };
@@ -1664,6 +1659,6 @@ mod tests {
         assert_eq!(key_path("", "my.project"), r#"["my.project"]"#);
         assert_eq!(key_path("a", "b c"), r#"a["b c"]"#);
         let long = "x".repeat(1000);
-        assert!(key_path("a", &long).chars().count() < 140);
+        assert!(key_path("a", &long).chars().count() < MAX_ECHO_CHARS + 10);
     }
 }
