@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use crate::error::{Error, Result};
-use crate::names::{EnvironmentId, ImageUri, ProjectId, ReleaseId, ServiceId};
+use crate::names::{EnvironmentId, Escaped, ImageUri, ProjectId, ReleaseId, ServiceId};
 
 /// A point in time, UTC, with microsecond precision.
 ///
@@ -586,10 +586,11 @@ impl From<ImageUri> for ImageEntry {
     }
 }
 
+/// For people: control characters in a stored value are escaped.
 impl fmt::Display for ImageEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ImageEntry::Uri(uri) => f.pad(uri.as_str()),
+            ImageEntry::Uri(uri) => f.pad(&Escaped::whole(uri.as_str()).to_string()),
             ImageEntry::Missing => f.write_str("(no image)"),
             ImageEntry::Tags(tags) => {
                 f.write_str("{")?;
@@ -597,7 +598,7 @@ impl fmt::Display for ImageEntry {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    f.write_str(tag)?;
+                    write!(f, "{}", Escaped::whole(tag))?;
                 }
                 f.write_str("}")
             }

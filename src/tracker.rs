@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use crate::error::{Error, PartialDeployment, Result};
 use crate::manifest::{Environment, Project};
-use crate::names::{EnvironmentId, ImageUri, Label, ProjectId, ReleaseId, ReleaseRef, ServiceId};
+use crate::names::{
+    EnvironmentId, Escaped, ImageUri, Label, ProjectId, ReleaseId, ReleaseRef, ServiceId,
+};
 use crate::release::{Deployment, ImageEntry, NewRelease, RecordShape, Release, Timestamp};
 use crate::store::{
     ImageStore, LabelImages, Page, PageRequest, RecentDeployments, ReleaseStore, RequesterSource,
@@ -320,18 +322,32 @@ impl fmt::Display for DeployPlan {
             self.unchanged.len(),
             self.untouched.len()
         )?;
+        // Values read from parameters and records may hold anything:
+        // escaped, so a plan never carries control characters to a terminal.
+        let shown = |uri: &ImageUri| Escaped::whole(uri.as_str()).to_string();
         for change in &self.changes {
             match &change.current {
-                Some(from) => write!(f, "  ~ {}: {} -> {}", change.service, from, change.image)?,
-                None => write!(f, "  + {}: {}", change.service, change.image)?,
+                Some(from) => write!(
+                    f,
+                    "  ~ {}: {} -> {}",
+                    change.service,
+                    shown(from),
+                    shown(&change.image)
+                )?,
+                None => write!(f, "  + {}: {}", change.service, shown(&change.image))?,
             }
             match &change.resolved_from {
-                Some(tag) => writeln!(f, " (resolved from tag {tag})")?,
+                Some(tag) => writeln!(f, " (resolved from tag {})", shown(tag))?,
                 None => writeln!(f)?,
             }
         }
         for conflict in &self.conflicts {
-            writeln!(f, "  ! {}: {}", conflict.name, conflict.reason)?;
+            writeln!(
+                f,
+                "  ! {}: {}",
+                Escaped::new(&conflict.name),
+                Escaped::whole(&conflict.reason)
+            )?;
         }
         Ok(())
     }

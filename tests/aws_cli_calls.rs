@@ -210,7 +210,14 @@ async fn deploy_warns_of_parameters_it_passes_over() {
         .await
         .expect("put a nested parameter");
     for args in [
-        vec!["--requester", "alice", "deploy", "--dry-run", &release, "stage"],
+        vec![
+            "--requester",
+            "alice",
+            "deploy",
+            "--dry-run",
+            &release,
+            "stage",
+        ],
         vec!["--requester", "alice", "deploy", &release, "stage"],
     ] {
         let (_, stderr, _) = run(&manifest, &args);

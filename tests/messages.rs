@@ -351,3 +351,58 @@ fn every_list_in_a_message_is_capped() {
         "and 1990 more",
     );
 }
+
+/// A plan and a diff show values read from parameters and records with
+/// their control characters escaped: the values themselves are kept.
+#[tokio::test]
+async fn plans_and_diffs_escape_stored_values() {
+    let tracker = ReleaseTracker::new(
+        project(&["stage"]),
+        InMemoryImageStore::new(),
+        InMemoryReleaseStore::new(),
+        Requester::new("arn:aws:iam::123456789012:user/alice"),
+    );
+    let service = ServiceId::new("archivist").expect("id");
+    let stage = Label::new("stage").expect("label");
+    let hostile = ImageUri::new("\x1b[2Jecr.example.com/archivist:1\n").expect("any value");
+    tracker
+        .publish(&stage, &service, &hostile)
+        .await
+        .expect("publish");
+    tracker
+        .publish(&Label::latest(), &service, &hostile)
+        .await
+        .expect("publish");
+    let first = tracker
+        .prepare(PrepareRequest::latest())
+        .await
+        .expect("prepare")
+        .release;
+    let good = ImageUri::new("ecr.example.com/archivist:2").expect("uri");
+    tracker
+        .publish(&Label::latest(), &service, &good)
+        .await
+        .expect("publish");
+    let second = tracker
+        .prepare(PrepareRequest::latest())
+        .await
+        .expect("prepare")
+        .release;
+    let plan = tracker
+        .plan(&second.release_id().into(), "stage")
+        .await
+        .expect("plan")
+        .to_string();
+    assert_printable(&plan.replace('\n', ""));
+    assert!(
+        plan.contains(r"\u{1b}[2Jecr.example.com/archivist:1\n"),
+        "{plan}"
+    );
+    let diff = tracker
+        .diff(&first.release_id().into(), &second.release_id().into())
+        .await
+        .expect("diff")
+        .to_string();
+    assert_printable(&diff.replace('\n', ""));
+    assert!(diff.contains(r"\u{1b}[2J"), "{diff}");
+}
