@@ -84,6 +84,10 @@ export AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=eu-west-1
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE
 
+# The command-line tests run the example programs as processes: `cargo test`
+# builds examples only as test harnesses, so build the programs themselves.
+echo "== cargo build --all-features --examples"
+cargo build --all-features --examples
 echo "== cargo test --all-features --all-targets"
 cargo test --all-features --all-targets
 echo "== cargo test --all-features --doc"

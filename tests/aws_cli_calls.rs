@@ -14,8 +14,9 @@ use release_tracking::{
     Environment, Label, PrepareRequest, Project, ProjectId, ReleaseTracker, Requester,
 };
 
-/// The `release_tool` example, built next to this test by `cargo test
-/// --all-targets` (what `scripts/test.sh` runs).
+/// The `release_tool` example program, built by `cargo build --examples`
+/// (`scripts/test.sh` does, before the tests; `cargo test` builds examples
+/// only as test harnesses).
 fn release_tool() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     let debug = exe
@@ -25,8 +26,8 @@ fn release_tool() -> PathBuf {
     let tool = debug.join("examples").join("release_tool");
     assert!(
         tool.is_file(),
-        "{} is missing: build the examples (`cargo test --all-features --all-targets`, \
-         as scripts/test.sh does)",
+        "{} is missing: build the example programs first \
+         (`cargo build --all-features --examples`, as scripts/test.sh does)",
         tool.display()
     );
     tool
