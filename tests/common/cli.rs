@@ -1,0 +1,28 @@
+//! Finds the `release_tool` example for the tests that run it as a process
+//! (`tests/aws_cli*.rs`).
+//!
+//! Include with `#[path = "common/cli.rs"] mod cli_common;`.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The `release_tool` example, built next to this test by `cargo test
+/// --all-targets` (what `scripts/test.sh` runs).
+pub fn release_tool() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    let tool = profile
+        .join("examples")
+        .join(format!("release_tool{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        tool.is_file(),
+        "{} is missing: build the examples (`cargo test --all-features --all-targets`, \
+         as scripts/test.sh does)",
+        tool.display()
+    );
+    tool
+}
