@@ -42,15 +42,7 @@ impl Tool {
     /// The tool with the test's credentials and nothing else from this
     /// process's environment.
     fn bare_command() -> Command {
-        let mut command = Command::new(cli_common::release_tool());
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ACCESS_KEY_ID", aws_common::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", aws_common::REGION)
-            .env("AWS_EC2_METADATA_DISABLED", "true");
-        command
+        cli_common::release_tool_command(aws_common::ACCESS_KEY, aws_common::REGION)
     }
 
     /// Runs the tool on this manifest and endpoint with `args`.

@@ -12,7 +12,7 @@ mod aws_common;
 #[path = "common/cli.rs"]
 mod cli_common;
 
-use cli_common::release_tool;
+use cli_common::release_tool_command;
 
 use release_tracking::{
     Environment, Label, PrepareRequest, Project, ProjectId, ReleaseTracker, Requester,
@@ -67,6 +67,17 @@ async fn release_with_services(
     (release.release_id().to_string(), manifest)
 }
 
+/// `release_tool` on `manifest` and the emulator, under `access_key`.
+fn tool_command(manifest: &PathBuf, access_key: &str) -> Command {
+    let mut command = release_tool_command(access_key, aws_common::REGION);
+    command
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--endpoint-url")
+        .arg(aws_common::endpoint());
+    command
+}
+
 /// Runs `release_tool` with `args` under a fresh access key; returns its
 /// stdout and the calls the emulator counted for it.
 fn run_counted(manifest: &PathBuf, args: &[&str]) -> (String, BTreeMap<String, u64>) {
@@ -78,18 +89,8 @@ fn run_counted(manifest: &PathBuf, args: &[&str]) -> (String, BTreeMap<String, u
 /// stdout, its stderr and the calls the emulator counted for it.
 fn run(manifest: &PathBuf, args: &[&str]) -> (String, String, BTreeMap<String, u64>) {
     let key = aws_common::unique_access_key("CLI");
-    let output = Command::new(release_tool())
-        .arg("--manifest")
-        .arg(manifest)
-        .arg("--endpoint-url")
-        .arg(aws_common::endpoint())
+    let output = tool_command(manifest, &key)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ACCESS_KEY_ID", &key)
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", aws_common::REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .expect("run release_tool");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -255,18 +256,8 @@ fn help_and_usage_errors_make_no_aws_call() {
     ];
     for (args, vars, status, says) in cases {
         let key = aws_common::unique_access_key("CLIHELP");
-        let output = Command::new(release_tool())
-            .arg("--manifest")
-            .arg(&manifest)
-            .arg("--endpoint-url")
-            .arg(aws_common::endpoint())
+        let output = tool_command(&manifest, &key)
             .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ACCESS_KEY_ID", &key)
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", aws_common::REGION)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
             .envs(vars.iter().copied())
             .output()
             .expect("run release_tool");

@@ -26,3 +26,18 @@ pub fn release_tool() -> PathBuf {
     );
     tool
 }
+
+/// [`release_tool`] with nothing from this process's environment but
+/// `PATH`, and the test credentials under `access_key` (so the emulator
+/// counts its calls under that key) in `region`.
+pub fn release_tool_command(access_key: &str, region: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(release_tool());
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", access_key)
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", region)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
