@@ -1,43 +1,124 @@
-//! A command-line release tool on the AWS stores (SSM + DynamoDB).
+//! A command-line release tool on any of the crate's stores.
 //!
 //! ```text
 //! cargo run --features aws --example release_tool -- --help
 //! cargo run --features aws --example release_tool -- prepare --description "weekly"
 //! cargo run --features aws --example release_tool -- deploy latest stage --description "weekly"
+//! cargo run --features aws --example release_tool -- --json history --limit 5
 //! ```
 //!
 //! It reads `.wellcome_project` (or `--manifest`), picks the only project (or
-//! `--project`), configures AWS from the manifest (region, `role_arn`) and
-//! the default credential chain, and records the caller's STS identity as
-//! the requester (with a role, the caller behind it). `--endpoint-url`
-//! points it at an emulator.
+//! `--project`), then opens the store named by `--store`:
+//!
+//! - `aws` (the default): images in SSM Parameter Store, releases in the
+//!   project's DynamoDB table. AWS is configured from the manifest (region,
+//!   `role_arn`) and the default credential chain, and the caller's STS
+//!   identity is recorded as the requester (with a role, the caller behind
+//!   it). `--endpoint-url` points it at an emulator.
+//!
+//! AWS is set up only once the command line is parsed and only for a store
+//! that needs it: `--help`, `--version` and usage errors make no AWS call.
+//!
+//! # Environment variables
+//!
+//! An option given on the command line wins over its variable.
+//!
+//! | Option           | Variable                        |
+//! |------------------|---------------------------------|
+//! | `--store`        | `RELEASE_TRACKING_STORE`        |
+//! | `--manifest`     | `RELEASE_TRACKING_MANIFEST`     |
+//! | `--project`      | `RELEASE_TRACKING_PROJECT`      |
+//! | `--endpoint-url` | `RELEASE_TRACKING_ENDPOINT_URL` |
+//!
+//! The endpoint has a variable of this tool's own rather than the SDK's
+//! `AWS_ENDPOINT_URL`, which the SDK reads anyway (for every AWS program in
+//! the shell); `--endpoint-url` and its variable override it for this tool
+//! alone.
+//!
+//! # Output
+//!
+//! Without `--json`, every command first names its store on stderr
+//! (`store: aws (region eu-west-1, table wellcome-releases-storage)`), prints
+//! its report for people on stdout and each warning (a record or parameter
+//! it passed over) on stderr as `warning: …`.
+//!
+//! With `--json` (accepted before or after the command), stdout is one JSON
+//! object and nothing else is printed unless the command fails. Its fields,
+//! whose names are stable:
+//!
+//! - every command: `command` (its name, as typed), `store` (`kind`, and for
+//!   `aws`: `region`, `table`, `endpoint_url` or `null`), `warnings` (an
+//!   array of strings: what the command passed over, and the manifest's
+//!   warnings; empty if none);
+//! - `provision`: `state` (`created` or `already_existed`);
+//! - `publish`: `service`, `label`, `image`;
+//! - `prepare`, `update`, `show-release`: `release`;
+//! - `deploy`: `plan`, and `deployed` (`null` for `--dry-run`);
+//! - `release-deploy`: `release`, `deployed`;
+//! - `releases`: `releases` (an array), `next` (the cursor for `--after`, or
+//!   `null`);
+//! - `diff`: `from`, `to` (release ids), `added` and `removed` (service →
+//!   image), `changed` (array of `service`, `from`, `to`), `unchanged`
+//!   (services);
+//! - `current`: `environment`, `current` (`null` if nothing was deployed,
+//!   else `release`, `deployment`, `drifted` (services), `label_matches`);
+//! - `history`: `environment` (the filter, or `null`), `deployments` (each a
+//!   deployment with its `release_id`).
+//!
+//! The objects inside: a release is `release_id`, `project_id`,
+//! `date_created`, `requested_by`, `description`, `images` (service → image
+//! URI, `null` for a service recorded without an image, or an array of
+//! tags), `deployments`; a deployment is `date_created`, `environment`,
+//! `requested_by`, `description`; a plan is `release_id`, `environment`,
+//! `changes` (array of `service`, `current` (or `null`), `image`,
+//! `resolved_from` (or `null`)), `unchanged`, `untouched` (services),
+//! `conflicts` (strings); `deployed` is `release_id`, `deployment`,
+//! `written`, `unchanged` (services). Times are UTC, `YYYY-MM-DDTHH:MM:SS`
+//! with optional fraction, as in the records.
+//!
+//! A failing command prints nothing on stdout: its warnings so far, then
+//! `error: …` and one `  caused by: …` line per cause, go to stderr, and the
+//! exit status is 1 (2 for a usage error, reported by the parser).
 
 use std::error::Error as StdError;
+use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
-use release_tracking::aws::{AwsSettings, DynamoDbReleaseStore, SsmImageStore};
+use release_tracking::aws::{AwsSettings, DynamoDbReleaseStore, SsmImageStore, TableState};
 use release_tracking::names::Escaped;
+use release_tracking::store::MAX_PAGE_SIZE;
 use release_tracking::{
-    CurrentDeployment, ImageSource, ImageUri, Label, Manifest, PageRequest, PrepareRequest,
-    RecordShape, Release, ReleaseRef, ReleaseTracker, Requester, RequesterSource, ServiceId,
-    ShapePolicy, UpdateRequest, Warning,
+    CurrentDeployment, Cursor, DeployPlan, Deployed, Deployment, ImageEntry, ImageSource,
+    ImageStore, ImageUri, Label, Manifest, PageRequest, PrepareRequest, Project, RecordShape,
+    Release, ReleaseRef, ReleaseStore, ReleaseTracker, Requester, RequesterSource, ServiceId,
+    ShapePolicy, UpdateRequest,
 };
+use serde_json::{json, Map, Value};
 
 /// Track releases of container images and deploy them to environments.
 #[derive(Debug, Parser)]
 #[command(name = "release_tool", version)]
 pub struct Cli {
+    /// Where images and releases are kept: `aws` (SSM Parameter Store and
+    /// DynamoDB).
+    #[arg(long, env = "RELEASE_TRACKING_STORE", default_value = "aws")]
+    pub store: StoreArg,
+    /// Print one JSON document on stdout (fields in the tool's documentation).
+    #[arg(long, global = true)]
+    pub json: bool,
     /// The project manifest.
-    #[arg(long, default_value = Manifest::FILE_NAME)]
+    #[arg(long, env = "RELEASE_TRACKING_MANIFEST", default_value = Manifest::FILE_NAME)]
     pub manifest: PathBuf,
     /// The project (default: the only project of the manifest).
-    #[arg(long)]
+    #[arg(long, env = "RELEASE_TRACKING_PROJECT")]
     pub project: Option<String>,
     /// Send every AWS request here (an emulator).
-    #[arg(long)]
+    #[arg(long, env = "RELEASE_TRACKING_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
     /// The AWS region (default: the manifest's, then the SDK's chain).
     #[arg(long)]
@@ -45,7 +126,8 @@ pub struct Cli {
     /// Do not assume the manifest's `role_arn`.
     #[arg(long)]
     pub no_assume_role: bool,
-    /// Record this requester instead of asking STS who the caller is.
+    /// Record this requester instead of asking the store who the caller is
+    /// (on AWS: STS).
     #[arg(long)]
     pub requester: Option<String>,
     /// The shape of new records: `follow` the table (default), or always
@@ -56,6 +138,33 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--store`: which backend holds the images and releases.
+///
+/// A new backend adds a variant here, its syntax to `StoreArg::from_str`
+/// and its set-up to `open_stores`; nothing else in the tool changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreArg {
+    /// `aws`: SSM Parameter Store for images, DynamoDB for releases.
+    Aws,
+}
+
+impl FromStr for StoreArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<StoreArg, String> {
+        match text {
+            "aws" => Ok(StoreArg::Aws),
+            _ if text.starts_with("sqlite:") => Err(
+                "this build has no SQLite store (it needs the crate's `sqlite` feature)".to_owned(),
+            ),
+            _ => Err(format!(
+                "unknown store `{}`: expected `aws`",
+                Escaped::whole(text)
+            )),
+        }
+    }
 }
 
 /// `--record-shape`.
@@ -80,6 +189,11 @@ impl From<ShapeArg> for ShapePolicy {
             ShapeArg::ReleaseTooling => ShapePolicy::Always(RecordShape::ReleaseTooling),
         }
     }
+}
+
+/// `--limit`: 1 to the largest page a store returns.
+fn limit_parser() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..=MAX_PAGE_SIZE as u64)
 }
 
 /// The commands.
@@ -153,18 +267,15 @@ pub enum Command {
     ShowRelease {
         /// The release (`latest` or an id).
         release: ReleaseRef,
-        /// Print the record as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// List releases, newest first.
     Releases {
-        /// How many.
-        #[arg(long, default_value_t = 10)]
+        /// How many (1 to 1000).
+        #[arg(long, default_value_t = 10, value_parser = limit_parser())]
         limit: usize,
         /// Continue after this cursor (printed by the previous page).
         #[arg(long)]
-        after: Option<String>,
+        after: Option<Cursor>,
     },
     /// How two releases differ.
     Diff {
@@ -183,16 +294,192 @@ pub enum Command {
         /// Only this environment.
         #[arg(long)]
         environment: Option<String>,
-        /// How many.
-        #[arg(long, default_value_t = 10)]
+        /// How many (1 to 1000).
+        #[arg(long, default_value_t = 10, value_parser = limit_parser())]
         limit: usize,
     },
 }
 
-type Tool = ReleaseTracker<SsmImageStore, DynamoDbReleaseStore>;
+impl Command {
+    /// The command's name as typed, for the JSON document.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Provision => "provision",
+            Command::Publish { .. } => "publish",
+            Command::Prepare { .. } => "prepare",
+            Command::Update { .. } => "update",
+            Command::Deploy { .. } => "deploy",
+            Command::ReleaseDeploy { .. } => "release-deploy",
+            Command::ShowRelease { .. } => "show-release",
+            Command::Releases { .. } => "releases",
+            Command::Diff { .. } => "diff",
+            Command::Current { .. } => "current",
+            Command::History { .. } => "history",
+        }
+    }
+}
+
+type Tool = ReleaseTracker<Arc<dyn ImageStore>, Arc<dyn ReleaseStore>>;
+
+/// The stores a command runs on, whatever the backend.
+struct Stores {
+    images: Arc<dyn ImageStore>,
+    releases: Arc<dyn ReleaseStore>,
+    /// Who the caller is, when `--requester` does not say.
+    caller: Arc<dyn RequesterSource>,
+    /// What `provision` does on this backend.
+    provisioner: Provisioner,
+    /// The backend's name and where it keeps the project's data.
+    info: StoreInfo,
+}
+
+/// Creates a backend's storage for a project.
+enum Provisioner {
+    /// Creates the project's DynamoDB table.
+    Aws(Arc<DynamoDbReleaseStore>),
+}
+
+impl Provisioner {
+    /// Creates what is missing; returns the `state` for the JSON document
+    /// and the line for people.
+    async fn provision(
+        &self,
+        project: &Project,
+    ) -> Result<(&'static str, String), Box<dyn StdError>> {
+        match self {
+            Provisioner::Aws(releases) => {
+                let state = releases.ensure_table(project.id()).await?;
+                let name = match state {
+                    TableState::Created => "created",
+                    TableState::AlreadyExisted => "already_existed",
+                    _ => "ready",
+                };
+                let line = format!("table {}: {state:?}", releases.table_name(project.id()));
+                Ok((name, line))
+            }
+        }
+    }
+}
+
+/// A store's kind and details (`region`, `table`, …), in the order shown.
+struct StoreInfo {
+    kind: &'static str,
+    details: Vec<(&'static str, Option<String>)>,
+}
+
+impl StoreInfo {
+    fn to_json(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("kind".into(), self.kind.into());
+        for (key, value) in &self.details {
+            map.insert(
+                (*key).into(),
+                value.clone().map_or(Value::Null, Value::from),
+            );
+        }
+        Value::Object(map)
+    }
+}
+
+impl fmt::Display for StoreInfo {
+    /// `aws (region eu-west-1, table wellcome-releases-storage)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind)?;
+        let shown: Vec<String> = self
+            .details
+            .iter()
+            .filter_map(|(key, value)| {
+                let value = value.as_ref()?;
+                Some(format!(
+                    "{} {}",
+                    key.replace('_', " "),
+                    Escaped::whole(value)
+                ))
+            })
+            .collect();
+        if !shown.is_empty() {
+            write!(f, " ({})", shown.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens the store `cli.store` names for `project`. Only here is a backend
+/// set up (AWS configured), once the command line has been parsed.
+async fn open_stores(cli: &Cli, project: &Project) -> Result<Stores, Box<dyn StdError>> {
+    match cli.store {
+        StoreArg::Aws => {
+            let mut settings = AwsSettings::new().assume_role(!cli.no_assume_role);
+            if let Some(url) = &cli.endpoint_url {
+                settings = settings.endpoint_url(url);
+            }
+            if let Some(region) = &cli.region {
+                settings = settings.region(region);
+            }
+            let aws = settings.load(project).await?;
+            let config = aws.config();
+            let releases = Arc::new(DynamoDbReleaseStore::new(config));
+            let info = StoreInfo {
+                kind: "aws",
+                details: vec![
+                    ("region", config.region().map(|r| r.to_string())),
+                    ("table", Some(releases.table_name(project.id()))),
+                    ("endpoint_url", cli.endpoint_url.clone()),
+                ],
+            };
+            Ok(Stores {
+                images: Arc::new(SsmImageStore::new(config)),
+                releases: releases.clone(),
+                caller: Arc::new(aws.requester()),
+                provisioner: Provisioner::Aws(releases),
+                info,
+            })
+        }
+    }
+}
+
+/// What a command passed over: on stderr as it happens, or (with `--json`)
+/// kept for the document.
+#[derive(Debug)]
+pub struct Warnings {
+    json: bool,
+    kept: Vec<String>,
+}
+
+impl Warnings {
+    /// Warnings for a run with or without `--json`.
+    pub fn new(json: bool) -> Warnings {
+        Warnings {
+            json,
+            kept: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, warning: impl fmt::Display) {
+        if self.json {
+            self.kept.push(warning.to_string());
+        } else {
+            eprintln!("warning: {warning}");
+        }
+    }
+
+    fn extend<W: fmt::Display>(&mut self, warnings: impl IntoIterator<Item = W>) {
+        for warning in warnings {
+            self.add(warning);
+        }
+    }
+
+    /// Prints the kept warnings on stderr (when the command failed and no
+    /// document is printed).
+    pub fn flush_to_stderr(&mut self) {
+        for warning in self.kept.drain(..) {
+            eprintln!("warning: {warning}");
+        }
+    }
+}
 
 /// Text from a record, for one line of output (see [`Escaped::whole`]).
-fn cell(value: impl std::fmt::Display) -> String {
+fn cell(value: impl fmt::Display) -> String {
     Escaped::whole(&value.to_string()).to_string()
 }
 
@@ -261,7 +548,7 @@ fn print_release(out: &mut dyn Write, release: &Release) -> std::io::Result<()> 
 fn print_current(
     out: &mut dyn Write,
     environment: &str,
-    current: Option<CurrentDeployment>,
+    current: Option<&CurrentDeployment>,
 ) -> std::io::Result<()> {
     match current {
         None => writeln!(out, "{environment}: nothing deployed yet"),
@@ -283,11 +570,85 @@ fn print_current(
     }
 }
 
-/// Prints what an operation passed over, so it is never silent.
-fn warn(warnings: &[Warning]) {
-    for warning in warnings {
-        eprintln!("warning: {warning}");
+/// Strings of `items`, as a JSON array.
+fn strings<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> Value {
+    Value::Array(
+        items
+            .into_iter()
+            .map(|i| Value::from(i.to_string()))
+            .collect(),
+    )
+}
+
+fn image_json(entry: &ImageEntry) -> Value {
+    match entry {
+        ImageEntry::Uri(uri) => uri.as_str().into(),
+        ImageEntry::Tags(tags) => strings(tags),
+        // `Missing`, and any entry without a URI.
+        _ => Value::Null,
     }
+}
+
+fn images_json<'a>(images: impl IntoIterator<Item = (&'a ServiceId, &'a ImageEntry)>) -> Value {
+    Value::Object(
+        images
+            .into_iter()
+            .map(|(service, entry)| (service.to_string(), image_json(entry)))
+            .collect(),
+    )
+}
+
+fn deployment_json(d: &Deployment) -> Value {
+    json!({
+        "date_created": d.date_created().to_string(),
+        "environment": d.environment().to_string(),
+        "requested_by": d.requested_by().id(),
+        "description": d.description(),
+    })
+}
+
+fn release_json(r: &Release) -> Value {
+    json!({
+        "release_id": r.release_id().to_string(),
+        "project_id": r.project_id().to_string(),
+        "date_created": r.date_created().to_string(),
+        "requested_by": r.requested_by().id(),
+        "description": r.description(),
+        "images": images_json(r.images()),
+        "deployments": r.deployments().iter().map(deployment_json).collect::<Vec<_>>(),
+    })
+}
+
+fn plan_json(plan: &DeployPlan) -> Value {
+    let changes: Vec<Value> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            json!({
+                "service": c.service.to_string(),
+                "current": c.current.as_ref().map(|u| u.as_str()),
+                "image": c.image.as_str(),
+                "resolved_from": c.resolved_from.as_ref().map(|u| u.as_str()),
+            })
+        })
+        .collect();
+    json!({
+        "release_id": plan.release_id.to_string(),
+        "environment": plan.environment.to_string(),
+        "changes": changes,
+        "unchanged": strings(&plan.unchanged),
+        "untouched": strings(&plan.untouched),
+        "conflicts": strings(&plan.conflicts),
+    })
+}
+
+fn deployed_json(deployed: &Deployed) -> Value {
+    json!({
+        "release_id": deployed.release.release_id().to_string(),
+        "deployment": deployment_json(&deployed.deployment),
+        "written": strings(&deployed.written),
+        "unchanged": strings(&deployed.unchanged),
+    })
 }
 
 fn parse_override(text: &str) -> Result<(ServiceId, ImageSource), Box<dyn StdError>> {
@@ -301,42 +662,70 @@ fn parse_override(text: &str) -> Result<(ServiceId, ImageSource), Box<dyn StdErr
     Ok((service.parse()?, source))
 }
 
-/// Runs one command, writing its report to `out`.
-pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>> {
+/// Runs one command, writing its report (or, with `--json`, its document)
+/// to `out`; warnings go to `warnings`.
+pub async fn run(
+    cli: Cli,
+    out: &mut dyn Write,
+    warnings: &mut Warnings,
+) -> Result<(), Box<dyn StdError>> {
     // Warnings are shown even when the manifest is invalid: a typo may be
     // the cause.
-    let (manifest, warnings) = Manifest::from_path_with_warnings(&cli.manifest);
-    for warning in &warnings {
-        eprintln!("warning: {warning}");
-    }
+    let (manifest, manifest_warnings) = Manifest::from_path_with_warnings(&cli.manifest);
+    warnings.extend(&manifest_warnings);
     let manifest = manifest?;
     let project = manifest.select(cli.project.as_deref())?.clone();
-    let mut settings = AwsSettings::new().assume_role(!cli.no_assume_role);
-    if let Some(url) = &cli.endpoint_url {
-        settings = settings.endpoint_url(url);
+    let stores = open_stores(&cli, &project).await?;
+    if !cli.json {
+        eprintln!("store: {}", stores.info);
     }
-    if let Some(region) = &cli.region {
-        settings = settings.region(region);
+    let json = cli.json;
+    let command = cli.command;
+    let mut doc = Map::new();
+    doc.insert("command".into(), command.name().into());
+    doc.insert("store".into(), stores.info.to_json());
+    // The report for people goes straight to `out` (so a deploy's plan is
+    // shown even if its execution fails); with `--json`, nowhere, and the
+    // document's fields go to `doc`.
+    let mut sink = std::io::sink();
+    let human: &mut dyn Write = if json { &mut sink } else { &mut *out };
+    let mut set = |key: &str, value: Value| {
+        doc.insert(key.to_owned(), value);
+    };
+    if let Command::Provision = command {
+        let (state, line) = stores.provisioner.provision(&project).await?;
+        set("state", state.into());
+        writeln!(human, "{line}")?;
+    } else {
+        let requester: Arc<dyn RequesterSource> = match cli.requester {
+            Some(principal) => Arc::new(Requester::new(principal)),
+            None => stores.caller,
+        };
+        let tool: Tool = ReleaseTracker::new(project, stores.images, stores.releases, requester)
+            .with_record_shape(cli.record_shape.into());
+        run_command(&tool, command, human, &mut set, warnings).await?;
     }
-    let aws = settings.load(&project).await?;
-    let config = aws.config();
-    let releases = DynamoDbReleaseStore::new(config);
-    if let Command::Provision = cli.command {
-        let state = releases.ensure_table(project.id()).await?;
+    if json {
+        doc.insert("warnings".into(), strings(&warnings.kept));
         writeln!(
             out,
-            "table {}: {state:?}",
-            releases.table_name(project.id())
+            "{}",
+            serde_json::to_string_pretty(&Value::Object(doc))?
         )?;
-        return Ok(());
     }
-    let requester: Arc<dyn RequesterSource> = match cli.requester {
-        Some(principal) => Arc::new(Requester::new(principal)),
-        None => Arc::new(aws.requester()),
-    };
-    let tool: Tool = ReleaseTracker::new(project, SsmImageStore::new(config), releases, requester)
-        .with_record_shape(cli.record_shape.into());
-    match cli.command {
+    Ok(())
+}
+
+/// Runs a command on the tracker: human report to `out`, document fields
+/// through `set`.
+async fn run_command(
+    tool: &Tool,
+    command: Command,
+    out: &mut dyn Write,
+    set: &mut dyn FnMut(&str, Value),
+    warnings: &mut Warnings,
+) -> Result<(), Box<dyn StdError>> {
+    match command {
         Command::Provision => {}
         Command::Publish {
             service,
@@ -344,6 +733,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
             label,
         } => {
             tool.publish(&label, &service, &image).await?;
+            set("service", service.to_string().into());
+            set("label", label.to_string().into());
+            set("image", image.as_str().into());
             writeln!(out, "published {service} at {label}: {image}")?;
         }
         Command::Prepare {
@@ -360,7 +752,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
                 request = request.description(description);
             }
             let prepared = tool.prepare(request).await?;
-            warn(&prepared.warnings);
+            warnings.extend(&prepared.warnings);
+            set("release", release_json(&prepared.release));
             print_release(out, &prepared.release)?;
         }
         Command::Update {
@@ -374,7 +767,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
                 request = request.description(description);
             }
             let prepared = tool.update(request).await?;
-            warn(&prepared.warnings);
+            warnings.extend(&prepared.warnings);
+            set("release", release_json(&prepared.release));
             print_release(out, &prepared.release)?;
         }
         Command::Deploy {
@@ -386,10 +780,14 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
             // One plan, shown and then executed as shown: the release is
             // read once and the label once.
             let plan = tool.plan(&release, &environment).await?;
-            warn(&plan.warnings);
+            warnings.extend(&plan.warnings);
+            set("plan", plan_json(&plan));
             write!(out, "{plan}")?;
-            if !dry_run {
+            if dry_run {
+                set("deployed", Value::Null);
+            } else {
                 let deployed = tool.execute(plan, &description).await?;
+                set("deployed", deployed_json(&deployed));
                 writeln!(
                     out,
                     "deployed {} to {environment}: {} written, {} unchanged",
@@ -411,8 +809,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
             let (prepared, deployed) = tool
                 .release_deploy(request, &environment, description.as_deref().unwrap_or(""))
                 .await?;
-            warn(&prepared.warnings);
-            warn(&deployed.warnings);
+            warnings.extend(&prepared.warnings);
+            warnings.extend(&deployed.warnings);
+            set("release", release_json(&deployed.release));
+            set("deployed", deployed_json(&deployed));
             print_release(out, &deployed.release)?;
             writeln!(
                 out,
@@ -421,25 +821,29 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
                 deployed.written.len()
             )?;
         }
-        Command::ShowRelease { release, json } => {
+        Command::ShowRelease { release } => {
             let resolved = tool.release(&release).await?;
-            warn(&resolved.warnings);
-            let release = resolved.release;
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&release.to_json())?)?;
-            } else {
-                print_release(out, &release)?;
-            }
+            warnings.extend(&resolved.warnings);
+            set("release", release_json(&resolved.release));
+            print_release(out, &resolved.release)?;
         }
         Command::Releases { limit, after } => {
             let mut page = PageRequest::first(limit)?;
             if let Some(cursor) = after {
-                page = page.after(release_tracking::Cursor::new(cursor));
+                page = page.after(cursor);
             }
             let page = tool.releases(&page).await?;
-            for skipped in &page.skipped {
-                eprintln!("warning: {skipped}");
-            }
+            warnings.extend(&page.skipped);
+            set(
+                "releases",
+                Value::Array(page.items.iter().map(release_json).collect()),
+            );
+            set(
+                "next",
+                page.next
+                    .as_ref()
+                    .map_or(Value::Null, |c| c.as_str().into()),
+            );
             let rows: Vec<Vec<String>> = page
                 .items
                 .iter()
@@ -459,19 +863,62 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Box<dyn StdError>>
         }
         Command::Diff { from, to } => {
             let diff = tool.diff(&from, &to).await?;
-            warn(&diff.warnings);
+            warnings.extend(&diff.warnings);
+            set("from", diff.from.to_string().into());
+            set("to", diff.to.to_string().into());
+            set("added", images_json(&diff.added));
+            set("removed", images_json(&diff.removed));
+            let changed: Vec<Value> = diff
+                .changed
+                .iter()
+                .map(|c| {
+                    json!({
+                        "service": c.service.to_string(),
+                        "from": image_json(&c.from),
+                        "to": image_json(&c.to),
+                    })
+                })
+                .collect();
+            set("changed", changed.into());
+            set("unchanged", strings(&diff.unchanged));
             write!(out, "{diff}")?
         }
         Command::Current { environment } => {
             let status = tool.current(&environment).await?;
-            warn(&status.warnings);
-            print_current(out, &environment, status.current)?;
+            warnings.extend(&status.warnings);
+            set("environment", environment.as_str().into());
+            set(
+                "current",
+                status.current.as_ref().map_or(Value::Null, |c| {
+                    json!({
+                        "release": release_json(&c.release),
+                        "deployment": deployment_json(&c.deployment),
+                        "drifted": strings(&c.drifted),
+                        "label_matches": c.label_matches(),
+                    })
+                }),
+            );
+            print_current(out, &environment, status.current.as_ref())?;
         }
         Command::History { environment, limit } => {
             let history = tool.history(environment.as_deref(), limit).await?;
-            for skipped in &history.skipped {
-                eprintln!("warning: {skipped}");
-            }
+            warnings.extend(&history.skipped);
+            set(
+                "environment",
+                environment.as_deref().map_or(Value::Null, Value::from),
+            );
+            let deployments: Vec<Value> = history
+                .records
+                .iter()
+                .map(|record| {
+                    let mut value = deployment_json(&record.deployment);
+                    if let Value::Object(map) = &mut value {
+                        map.insert("release_id".into(), record.release_id.to_string().into());
+                    }
+                    value
+                })
+                .collect();
+            set("deployments", deployments.into());
             let rows: Vec<Vec<String>> = history
                 .records
                 .iter()
@@ -514,9 +961,13 @@ pub fn report(error: &(dyn StdError + 'static)) -> String {
 
 #[tokio::main]
 pub async fn main() {
+    // Parsing comes first: `--help` and usage errors exit here, before any
+    // store (or AWS) is set up.
     let cli = Cli::parse();
+    let mut warnings = Warnings::new(cli.json);
     let mut stdout = std::io::stdout();
-    if let Err(error) = run(cli, &mut stdout).await {
+    if let Err(error) = run(cli, &mut stdout, &mut warnings).await {
+        warnings.flush_to_stderr();
         eprintln!("{}", report(&*error));
         std::process::exit(1);
     }

@@ -1,27 +1,37 @@
-//! The `release_tool` example against the moto emulator, end to end: run by
-//! `scripts/test.sh`.
+//! The `release_tool` example against the moto emulator, end to end, run as
+//! a process (as people run it): run by `scripts/test.sh`.
 
-use clap::Parser;
+use std::process::{Command, Output};
+
+use serde_json::Value;
 
 #[path = "common/aws.rs"]
 mod aws_common;
-#[allow(dead_code)]
-#[path = "../examples/release_tool.rs"]
-mod release_tool;
+#[path = "common/cli.rs"]
+mod cli_common;
 
 struct Tool {
     manifest: std::path::PathBuf,
     endpoint: String,
 }
 
+/// A manifest for `project` with a stage and a prod environment, and
+/// `extra` (more keys of the project, JSON) in it.
+fn manifest_text(project: &str, extra: &str) -> String {
+    format!(
+        r#"{{"{project}": {{"name": "CLI test", "aws_region_name": "{}", {extra}
+            "environments": [{{"id": "stage", "name": "Staging"}}, {{"id": "prod", "name": "Production"}}]}}}}"#,
+        aws_common::REGION
+    )
+}
+
 impl Tool {
     fn new(project: &str) -> Tool {
+        Tool::with_manifest(project, &manifest_text(project, ""))
+    }
+
+    fn with_manifest(project: &str, text: &str) -> Tool {
         let manifest = std::env::temp_dir().join(format!("{project}.wellcome_project"));
-        let text = format!(
-            r#"{{"{project}": {{"name": "CLI test", "aws_region_name": "{}",
-                "environments": [{{"id": "stage", "name": "Staging"}}, {{"id": "prod", "name": "Production"}}]}}}}"#,
-            aws_common::REGION
-        );
         std::fs::write(&manifest, text).expect("write manifest");
         Tool {
             manifest,
@@ -29,22 +39,38 @@ impl Tool {
         }
     }
 
-    /// Runs the tool; an error is what `main` prints for it.
+    /// The tool with the test's credentials and nothing else from this
+    /// process's environment.
+    fn bare_command() -> Command {
+        cli_common::release_tool_command(aws_common::ACCESS_KEY, aws_common::REGION)
+    }
+
+    /// Runs the tool on this manifest and endpoint with `args`.
+    fn output(&self, args: &[&str]) -> Output {
+        Tool::bare_command()
+            .arg("--manifest")
+            .arg(&self.manifest)
+            .arg("--endpoint-url")
+            .arg(&self.endpoint)
+            .args(args)
+            .output()
+            .expect("run release_tool")
+    }
+
+    /// Runs the tool: its stdout, or the error it printed (stderr from its
+    /// `error:` line on, without the store line and warnings before it).
     async fn run(&self, args: &[&str]) -> Result<String, String> {
-        let mut argv = vec![
-            "release_tool".to_owned(),
-            "--manifest".to_owned(),
-            self.manifest.display().to_string(),
-            "--endpoint-url".to_owned(),
-            self.endpoint.clone(),
-        ];
-        argv.extend(args.iter().map(|a| a.to_string()));
-        let cli = release_tool::Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        release_tool::run(cli, &mut out)
-            .await
-            .map_err(|e| release_tool::report(&*e))?;
-        Ok(String::from_utf8_lossy(&out).into_owned())
+        let output = self.output(args);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if output.status.success() {
+            return Ok(stdout);
+        }
+        assert!(stdout.is_empty(), "a failed {args:?} printed: {stdout}");
+        let at = stderr
+            .find("error: ")
+            .unwrap_or_else(|| panic!("{args:?} failed without an error line: {stderr}"));
+        Err(stderr[at..].trim_end().to_owned())
     }
 
     async fn ok(&self, args: &[&str]) -> String {
@@ -52,6 +78,25 @@ impl Tool {
             Ok(out) => out,
             Err(e) => panic!("release_tool {args:?} failed: {e}"),
         }
+    }
+
+    /// Runs the tool with `--json` (after the command, as the option is
+    /// global): stdout is one JSON object, stderr is empty.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let output = self.output(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?} failed: {stderr}");
+        assert!(stderr.is_empty(), "{args:?} wrote to stderr: {stderr}");
+        let doc: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: not one JSON document ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        });
+        assert!(doc.is_object(), "{args:?}: {doc}");
+        doc
     }
 }
 
@@ -122,6 +167,7 @@ async fn provision_publish_prepare_deploy_and_report() {
 
     let out = tool.ok(&["show-release", "latest", "--json"]).await;
     let json: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
+    let json = &json["release"];
     assert_eq!(
         json["images"]["notifier"],
         "ecr.example.com/notifier:ref.ccc"
@@ -321,4 +367,244 @@ async fn tables_align_whatever_the_requester() {
     );
     assert_eq!(column(lines[0], "bob"), column(lines[1], "alice"), "{out}");
     assert!(lines.iter().all(|l| l == &l.trim_end()), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_names_its_store_on_stderr() {
+    let project = aws_common::fresh_project("clistore");
+    let tool = Tool::new(project.as_str());
+    let expected = format!(
+        "store: aws (region {}, table wellcome-releases-{project}, endpoint url {})",
+        aws_common::REGION,
+        tool.endpoint
+    );
+    for args in [&["provision"][..], &["history"], &["current", "stage"]] {
+        let output = tool.output(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().next(), Some(expected.as_str()), "{args:?}");
+    }
+    // Before the store is opened (a bad project), no store is named.
+    let err = tool.output(&["--project", "nope", "history"]);
+    assert!(!String::from_utf8_lossy(&err.stderr).contains("store:"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_prints_one_json_document() {
+    let project = aws_common::fresh_project("clijson");
+    let tool = Tool::new(project.as_str());
+    let table = format!("wellcome-releases-{project}");
+
+    let doc = tool.json(&["provision"]);
+    assert_eq!(doc["command"], "provision");
+    assert_eq!(doc["state"], "created");
+    assert_eq!(doc["warnings"], serde_json::json!([]));
+    assert_eq!(
+        doc["store"],
+        serde_json::json!({
+            "kind": "aws", "region": aws_common::REGION, "table": table,
+            "endpoint_url": tool.endpoint,
+        })
+    );
+    assert_eq!(tool.json(&["provision"])["state"], "already_existed");
+
+    let doc = tool.json(&["publish", "archivist", "ecr.example.com/archivist:ref.aaa"]);
+    assert_eq!(doc["service"], "archivist");
+    assert_eq!(doc["label"], "latest");
+    assert_eq!(doc["image"], "ecr.example.com/archivist:ref.aaa");
+    tool.json(&["publish", "notifier", "ecr.example.com/notifier:ref.bbb"]);
+
+    let doc = tool.json(&["--requester", "alice", "prepare", "--description", "first"]);
+    let first = doc["release"]["release_id"]
+        .as_str()
+        .expect("release_id")
+        .to_owned();
+    assert_eq!(doc["release"]["project_id"], project.as_str());
+    assert_eq!(doc["release"]["requested_by"], "alice");
+    assert_eq!(doc["release"]["description"], "first");
+    assert_eq!(
+        doc["release"]["images"],
+        serde_json::json!({
+            "archivist": "ecr.example.com/archivist:ref.aaa",
+            "notifier": "ecr.example.com/notifier:ref.bbb",
+        })
+    );
+    assert_eq!(doc["release"]["deployments"], serde_json::json!([]));
+
+    let doc = tool.json(&["deploy", &first, "stage", "--dry-run"]);
+    assert_eq!(doc["command"], "deploy");
+    assert_eq!(doc["deployed"], Value::Null);
+    assert_eq!(doc["plan"]["release_id"], first.as_str());
+    assert_eq!(doc["plan"]["environment"], "stage");
+    assert_eq!(doc["plan"]["changes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(doc["plan"]["changes"][0]["service"], "archivist");
+    assert_eq!(doc["plan"]["changes"][0]["current"], Value::Null);
+    assert_eq!(doc["plan"]["conflicts"], serde_json::json!([]));
+
+    let doc = tool.json(&["current", "stage"]);
+    assert_eq!(doc["environment"], "stage");
+    assert_eq!(doc["current"], Value::Null);
+
+    let doc = tool.json(&[
+        "--requester",
+        "bob",
+        "deploy",
+        &first,
+        "stage",
+        "--description",
+        "go",
+    ]);
+    let deployed = &doc["deployed"];
+    assert_eq!(deployed["release_id"], first.as_str());
+    assert_eq!(
+        deployed["written"],
+        serde_json::json!(["archivist", "notifier"])
+    );
+    assert_eq!(deployed["unchanged"], serde_json::json!([]));
+    assert_eq!(deployed["deployment"]["environment"], "stage");
+    assert_eq!(deployed["deployment"]["requested_by"], "bob");
+    assert_eq!(deployed["deployment"]["description"], "go");
+
+    let doc = tool.json(&["current", "stage"]);
+    assert_eq!(doc["current"]["release"]["release_id"], first.as_str());
+    assert_eq!(doc["current"]["label_matches"], true);
+    assert_eq!(doc["current"]["drifted"], serde_json::json!([]));
+
+    tool.json(&["publish", "notifier", "ecr.example.com/notifier:ref.ccc"]);
+    let doc = tool.json(&["--requester", "alice", "update", "latest", "notifier"]);
+    let second = doc["release"]["release_id"]
+        .as_str()
+        .expect("release_id")
+        .to_owned();
+    let doc = tool.json(&["diff", &first, &second]);
+    assert_eq!(doc["from"], first.as_str());
+    assert_eq!(doc["to"], second.as_str());
+    assert_eq!(
+        doc["changed"],
+        serde_json::json!([{
+            "service": "notifier",
+            "from": "ecr.example.com/notifier:ref.bbb",
+            "to": "ecr.example.com/notifier:ref.ccc",
+        }])
+    );
+    assert_eq!(doc["unchanged"], serde_json::json!(["archivist"]));
+    assert_eq!(doc["added"], serde_json::json!({}));
+    assert_eq!(doc["removed"], serde_json::json!({}));
+
+    let doc = tool.json(&["--requester", "alice", "release-deploy", "prod"]);
+    assert_eq!(doc["command"], "release-deploy");
+    assert_eq!(doc["release"]["deployments"][0]["environment"], "prod");
+    assert_eq!(doc["deployed"]["written"].as_array().map(Vec::len), Some(2));
+
+    let doc = tool.json(&["history"]);
+    assert_eq!(doc["environment"], Value::Null);
+    let deployments = doc["deployments"].as_array().expect("deployments");
+    assert_eq!(deployments.len(), 2, "{doc}");
+    assert_eq!(deployments[0]["environment"], "prod");
+    assert_eq!(deployments[1]["environment"], "stage");
+    assert_eq!(deployments[1]["release_id"], first.as_str());
+    let doc = tool.json(&["history", "--environment", "stage"]);
+    assert_eq!(doc["environment"], "stage");
+    assert_eq!(doc["deployments"].as_array().map(Vec::len), Some(1));
+
+    // Pages: `next` is the cursor that `--after` takes.
+    let doc = tool.json(&["releases", "--limit", "2"]);
+    assert_eq!(doc["releases"].as_array().map(Vec::len), Some(2), "{doc}");
+    let next = doc["next"].as_str().expect("a cursor").to_owned();
+    let doc = tool.json(&["releases", "--limit", "2", "--after", &next]);
+    let rest = doc["releases"].as_array().expect("releases");
+    assert_eq!(rest.len(), 1, "{doc}");
+    assert_eq!(rest[0]["release_id"], first.as_str());
+
+    let doc = tool.json(&["show-release", &first]);
+    assert_eq!(doc["release"]["release_id"], first.as_str());
+    assert_eq!(doc["warnings"], serde_json::json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_warnings_go_into_the_document() {
+    let project = aws_common::fresh_project("cliwarn");
+    let tool = Tool::with_manifest(
+        project.as_str(),
+        &manifest_text(project.as_str(), r#""role_ar": "typo","#),
+    );
+    tool.ok(&["provision"]).await;
+    let doc = tool.json(&["history"]);
+    let warnings = doc["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{doc}");
+    assert!(
+        warnings[0].as_str().is_some_and(|w| w.contains("role_ar")),
+        "{doc}"
+    );
+    // Without --json the same warning is on stderr.
+    let output = tool.output(&["history"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning: ") && stderr.contains("role_ar"),
+        "{stderr}"
+    );
+    // A failing --json command prints no document: warnings and the error
+    // go to stderr.
+    let output = tool.output(&["--json", "current", "nowhere"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("role_ar"), "{stderr}");
+    assert!(stderr.contains("error: "), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_fall_back_to_environment_variables() {
+    let project = aws_common::fresh_project("clienv");
+    let tool = Tool::new(project.as_str());
+    let run = |vars: &[(&str, &str)], args: &[&str]| {
+        let mut command = Tool::bare_command();
+        command
+            .env("RELEASE_TRACKING_MANIFEST", &tool.manifest)
+            .env("RELEASE_TRACKING_ENDPOINT_URL", &tool.endpoint);
+        for (name, value) in vars {
+            command.env(name, value);
+        }
+        command.args(args).output().expect("run release_tool")
+    };
+    let output = run(
+        &[("RELEASE_TRACKING_PROJECT", project.as_str())],
+        &["--json", "provision"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(doc["state"], "created");
+    assert_eq!(doc["store"]["endpoint_url"], tool.endpoint.as_str());
+
+    let output = run(&[("RELEASE_TRACKING_PROJECT", "elsewhere")], &["history"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("elsewhere"));
+    // The command line wins over the variable.
+    let output = run(
+        &[("RELEASE_TRACKING_PROJECT", "elsewhere")],
+        &["--project", project.as_str(), "history"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let output = run(&[("RELEASE_TRACKING_STORE", "aws")], &["history"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = run(&[("RELEASE_TRACKING_STORE", "nowhere")], &["history"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown store") && stderr.contains("nowhere"),
+        "{stderr}"
+    );
 }

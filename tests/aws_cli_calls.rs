@@ -9,29 +9,14 @@ use std::process::Command;
 
 #[path = "common/aws.rs"]
 mod aws_common;
+#[path = "common/cli.rs"]
+mod cli_common;
+
+use cli_common::release_tool_command;
 
 use release_tracking::{
     Environment, Label, PrepareRequest, Project, ProjectId, ReleaseTracker, Requester,
 };
-
-/// The `release_tool` example program, built by `cargo build --examples`
-/// (`scripts/test.sh` does, before the tests; `cargo test` builds examples
-/// only as test harnesses).
-fn release_tool() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let debug = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    let tool = debug.join("examples").join("release_tool");
-    assert!(
-        tool.is_file(),
-        "{} is missing: build the example programs first \
-         (`cargo build --all-features --examples`, as scripts/test.sh does)",
-        tool.display()
-    );
-    tool
-}
 
 /// A project of `services` services published at `latest`, a release of
 /// them, and `unchanged` of them already at `stage`. Returns the release id
@@ -82,6 +67,17 @@ async fn release_with_services(
     (release.release_id().to_string(), manifest)
 }
 
+/// `release_tool` on `manifest` and the emulator, under `access_key`.
+fn tool_command(manifest: &PathBuf, access_key: &str) -> Command {
+    let mut command = release_tool_command(access_key, aws_common::REGION);
+    command
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--endpoint-url")
+        .arg(aws_common::endpoint());
+    command
+}
+
 /// Runs `release_tool` with `args` under a fresh access key; returns its
 /// stdout and the calls the emulator counted for it.
 fn run_counted(manifest: &PathBuf, args: &[&str]) -> (String, BTreeMap<String, u64>) {
@@ -93,18 +89,8 @@ fn run_counted(manifest: &PathBuf, args: &[&str]) -> (String, BTreeMap<String, u
 /// stdout, its stderr and the calls the emulator counted for it.
 fn run(manifest: &PathBuf, args: &[&str]) -> (String, String, BTreeMap<String, u64>) {
     let key = aws_common::unique_access_key("CLI");
-    let output = Command::new(release_tool())
-        .arg("--manifest")
-        .arg(manifest)
-        .arg("--endpoint-url")
-        .arg(aws_common::endpoint())
+    let output = tool_command(manifest, &key)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ACCESS_KEY_ID", &key)
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", aws_common::REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .expect("run release_tool");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -225,6 +211,68 @@ async fn deploy_warns_of_parameters_it_passes_over() {
         assert!(
             stderr.contains("warning: skipped parameter") && stderr.contains(&nested),
             "{args:?}: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_file(&manifest);
+}
+
+/// Arguments, environment variables, the exit status and a text the tool
+/// prints.
+type UsageCase<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
+
+/// `--help`, `--version` and usage errors exit before any AWS set-up: the
+/// emulator counts no call under the process's access key, and the parser's
+/// exit status and message are what the user sees.
+#[test]
+fn help_and_usage_errors_make_no_aws_call() {
+    let project = aws_common::fresh_project("clihelp");
+    let manifest = std::env::temp_dir().join(format!("{project}.wellcome_project"));
+    let text = format!(
+        r#"{{"{project}": {{"name": "Help", "aws_region_name": "{}",
+            "environments": [{{"id": "stage", "name": "Staging"}}]}}}}"#,
+        aws_common::REGION
+    );
+    std::fs::write(&manifest, text).expect("write manifest");
+    let cases: [UsageCase; 9] = [
+        (&["--help"], &[], 0, "RELEASE_TRACKING_STORE"),
+        (&["history", "--help"], &[], 0, "--json"),
+        (&["--version"], &[], 0, "release_tool"),
+        (&["releases", "--limit", "0"], &[], 2, "1..=1000"),
+        (&["history", "--limit", "1001"], &[], 2, "1..=1000"),
+        (&["--store", "nowhere", "history"], &[], 2, "unknown store"),
+        (
+            &["--store", "sqlite:releases.db", "history"],
+            &[],
+            2,
+            "sqlite",
+        ),
+        (
+            &["history"],
+            &[("RELEASE_TRACKING_STORE", "nowhere")],
+            2,
+            "unknown store",
+        ),
+        (&["deploy", "latest"], &[], 2, "<ENVIRONMENT>"),
+    ];
+    for (args, vars, status, says) in cases {
+        let key = aws_common::unique_access_key("CLIHELP");
+        let output = tool_command(&manifest, &key)
+            .args(args)
+            .envs(vars.iter().copied())
+            .output()
+            .expect("run release_tool");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(status), "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?}: {text}");
+        assert!(!text.contains("store: "), "{args:?} opened a store: {text}");
+        assert_eq!(
+            aws_common::operation_counts(&key),
+            BTreeMap::new(),
+            "{args:?}"
         );
     }
     let _ = std::fs::remove_file(&manifest);
