@@ -113,7 +113,8 @@
 //!
 //! Without features the crate compiles no AWS code.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![deny(rustdoc::broken_intra_doc_links)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "aws")]
