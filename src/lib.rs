@@ -143,12 +143,12 @@ pub use release::{
 };
 pub use store::{
     Cursor, ImageStore, LabelImages, LatestRelease, Page, PageRequest, RecentDeployments,
-    ReleaseStore, RequesterSource, SkippedParameter, SkippedRecord,
+    ReleaseStore, SkippedParameter, SkippedRecord,
 };
 pub use tracker::{
     Clock, CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, IdGenerator, ImageChange,
     ImageSource, PlannedWrite, PrepareRequest, Prepared, RandomIds, ReleaseDiff, ReleaseTracker,
-    Resolved, ShapePolicy, SystemClock, UpdateRequest, Warning,
+    RequesterSource, Resolved, ShapePolicy, SystemClock, UpdateRequest, Warning,
 };
 
 /// The README's examples, compiled as doc tests (one uses the AWS stores).

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 
 use crate::error::{Error, Result};
 use crate::names::{EnvironmentId, ImageUri, Label, ProjectId, ReleaseId, ServiceId};
-use crate::release::{Deployment, DeploymentRecord, Release, Requester};
+use crate::release::{Deployment, DeploymentRecord, Release};
 
 /// A parameter found under a label's path that is not an image of the label
 /// (nested deeper, or its last segment is not a valid service id). Stores
@@ -452,28 +452,3 @@ macro_rules! forward_release_store {
 
 forward_image_store!(&T, Box<T>, Arc<T>);
 forward_release_store!(&T, Box<T>, Arc<T>);
-
-/// Who is making a change, asked once per operation that records a
-/// requester (`prepare`, `update`, `deploy`).
-///
-/// A [`Requester`] is a source that always answers itself; the `aws` feature
-/// adds one that asks STS `GetCallerIdentity` for the caller's ARN.
-#[async_trait]
-pub trait RequesterSource: fmt::Debug + Send + Sync {
-    /// The requester to record.
-    async fn requester(&self) -> Result<Requester>;
-}
-
-#[async_trait]
-impl RequesterSource for Requester {
-    async fn requester(&self) -> Result<Requester> {
-        Ok(self.clone())
-    }
-}
-
-#[async_trait]
-impl<T: RequesterSource + ?Sized> RequesterSource for Arc<T> {
-    async fn requester(&self) -> Result<Requester> {
-        (**self).requester().await
-    }
-}

@@ -10,15 +10,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
+use async_trait::async_trait;
+
 use crate::error::{Error, PartialDeployment, Result};
 use crate::manifest::{Environment, Project};
 use crate::names::{
     EnvironmentId, Escaped, ImageUri, Label, ProjectId, ReleaseId, ReleaseRef, ServiceId,
 };
-use crate::release::{Deployment, ImageEntry, NewRelease, RecordShape, Release, Timestamp};
+use crate::release::{
+    Deployment, ImageEntry, NewRelease, RecordShape, Release, Requester, Timestamp,
+};
 use crate::store::{
-    ImageStore, LabelImages, Page, PageRequest, RecentDeployments, ReleaseStore, RequesterSource,
-    SkippedParameter, SkippedRecord,
+    ImageStore, LabelImages, Page, PageRequest, RecentDeployments, ReleaseStore, SkippedParameter,
+    SkippedRecord,
 };
 
 /// weco-deploy falls back to a namespace of its own when the manifest names
@@ -52,6 +56,31 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         Timestamp::now()
+    }
+}
+
+/// Who is making a change, asked once per operation that records a
+/// requester (`prepare`, `update`, `deploy`).
+///
+/// A [`Requester`] is a source that always answers itself; the `aws` feature
+/// adds one that asks STS `GetCallerIdentity` for the caller's ARN.
+#[async_trait]
+pub trait RequesterSource: fmt::Debug + Send + Sync {
+    /// The requester to record.
+    async fn requester(&self) -> Result<Requester>;
+}
+
+#[async_trait]
+impl RequesterSource for Requester {
+    async fn requester(&self) -> Result<Requester> {
+        Ok(self.clone())
+    }
+}
+
+#[async_trait]
+impl<T: RequesterSource + ?Sized> RequesterSource for Arc<T> {
+    async fn requester(&self) -> Result<Requester> {
+        (**self).requester().await
     }
 }
 

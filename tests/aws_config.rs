@@ -18,7 +18,7 @@ use aws_credential_types::provider::{future, ProvideCredentials};
 use release_tracking::aws::{
     self, AwsContext, AwsSettings, DynamoDbReleaseStore, SsmImageStore, StsRequester,
 };
-use release_tracking::store::RequesterSource;
+use release_tracking::RequesterSource;
 use release_tracking::{
     BackendErrorKind, Error, ImageStore, Label, Manifest, PrepareRequest, Project, ProjectId,
     Release, ReleaseRef, ReleaseTracker, Requester,

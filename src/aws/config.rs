@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 use super::identity::{role_session_name, StsRequester};
 use crate::error::{Error, Result};
 use crate::manifest::Project;
-use crate::store::RequesterSource;
+use crate::tracker::RequesterSource;
 
 /// How [`AwsSettings::load`] builds an [`AwsContext`]. The defaults suit a
 /// command-line tool; change them with the builder methods.

@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 use super::error::{backend, backend_message};
 use crate::error::{BackendErrorKind, Result};
 use crate::release::Requester;
-use crate::store::RequesterSource;
+use crate::tracker::RequesterSource;
 
 /// A [`RequesterSource`] that answers with the caller's ARN from STS
 /// `GetCallerIdentity` (`arn:aws:iam::123456789012:user/alice`), as

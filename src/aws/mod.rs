@@ -7,7 +7,7 @@
 //!   [`ReleaseStore`](crate::ReleaseStore) on one table per project,
 //!   `wellcome-releases-{project}`, in the schema the old tools created;
 //!   [`DynamoDbReleaseStore::ensure_table`] creates it.
-//! - [`StsRequester`] implements [`RequesterSource`](crate::store::RequesterSource)
+//! - [`StsRequester`] implements [`RequesterSource`](crate::tracker::RequesterSource)
 //!   with the caller's ARN.
 //! - [`load`] and [`AwsSettings`] build an [`AwsContext`] from a manifest
 //!   [`Project`](crate::manifest::Project) (its region, its `role_arn`, and
