@@ -547,7 +547,7 @@ impl<I: fmt::Debug, R: fmt::Debug> fmt::Debug for ReleaseTracker<I, R> {
 
 impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// A tracker for `project`. `requester` says who makes the changes: a
-    /// fixed [`Requester`](crate::Requester), or (feature `aws`) the caller's
+    /// fixed [`Requester`], or (feature `aws`) the caller's
     /// identity from STS.
     pub fn new(
         project: Project,
