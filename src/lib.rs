@@ -126,6 +126,8 @@ pub mod manifest;
 pub mod memory;
 pub mod names;
 pub mod release;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod store;
 pub mod tracker;
 
