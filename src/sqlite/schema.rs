@@ -93,9 +93,9 @@ pub(super) enum Found {
     Store(u32),
 }
 
-/// Looks at `path` without writing to it: not through a writable
-/// connection, which could replay a journal, and before `journal_mode=WAL`
-/// or any table is written.
+/// Looks at `path` without writing to it: before `journal_mode=WAL` or any
+/// table is written, and never through a connection that could replay a
+/// journal or checkpoint a write-ahead log into the file.
 pub(super) fn inspect(path: &Path, busy_timeout: std::time::Duration) -> Result<Found> {
     let not_a_store = |reason: String| OpenError::NotAStore {
         path: path.to_owned(),
@@ -137,7 +137,17 @@ pub(super) fn inspect(path: &Path, busy_timeout: std::time::Duration) -> Result<
         }
     }
 
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // A read-only connection never writes the file, but on a WAL-mode file
+    // it leaves `-wal` and `-shm` files behind (it may not remove them).
+    // A WAL-mode file without a `-wal` holds all its pages itself; a
+    // writable connection that only reads it writes nothing to it and
+    // removes the `-wal` and `-shm` it made when it closes.
+    let wal_mode = header[18] == 2 && header[19] == 2;
+    let flags = if wal_mode && !sidecar(path, "-wal").exists() {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
     let refuse = |e: rusqlite::Error| -> Error {
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::NotADatabase) => {
