@@ -1,15 +1,12 @@
-//! Release records as stored: the JSON record, the indexed columns taken
-//! from it, and the listing cursor.
+//! Release records as stored: the JSON record and the indexed columns
+//! taken from it.
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::names::{ProjectId, ReleaseId};
-use crate::release::{Release, Timestamp};
-use crate::store::Cursor;
+use crate::release::Release;
 
 /// The indexed columns of a release row.
 ///
@@ -94,42 +91,4 @@ pub(super) fn decode(path: &Path, project: &str, id: &str, record: &str) -> Resu
         ));
     }
     Ok(release)
-}
-
-/// The decoded form of a [`Cursor`] from
-/// [`SqliteStore`](super::SqliteStore): where the last release of a page
-/// sits in the listing.
-#[derive(Serialize, Deserialize)]
-pub(super) struct Position {
-    pub(super) project_id: ProjectId,
-    pub(super) date_created: Timestamp,
-    pub(super) release_id: ReleaseId,
-}
-
-impl Position {
-    pub(super) fn encode(release: &Release) -> Cursor {
-        let position = Position {
-            project_id: release.project_id().clone(),
-            date_created: release.date_created(),
-            release_id: release.release_id().clone(),
-        };
-        // Only strings inside: serializing cannot fail.
-        Cursor::new(serde_json::to_string(&position).unwrap_or_default())
-    }
-
-    pub(super) fn decode(cursor: &Cursor, project: &ProjectId) -> Result<Position> {
-        let position: Position =
-            serde_json::from_str(cursor.as_str()).map_err(|e| Error::InvalidCursor {
-                reason: format!("{cursor:?} is not a release listing position: {e}"),
-            })?;
-        if &position.project_id != project {
-            return Err(Error::InvalidCursor {
-                reason: format!(
-                    "{cursor:?} belongs to a listing of project `{}`, not `{project}`",
-                    position.project_id
-                ),
-            });
-        }
-        Ok(position)
-    }
 }

@@ -8,9 +8,10 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
 use serde_json::Value;
 
 use super::error::failure;
-use super::records::{decode, record_name, Columns, Position};
+use super::records::{decode, record_name, Columns};
 use super::SqliteStore;
 use crate::error::{Error, Result};
+use crate::memory::CursorPosition;
 use crate::names::{EnvironmentId, ProjectId, ReleaseId};
 use crate::release::{Deployment, Release};
 use crate::store::{
@@ -172,7 +173,7 @@ fn list_releases(
 ) -> Result<Page<Release>> {
     let after = page
         .cursor()
-        .map(|cursor| Position::decode(cursor, project))
+        .map(|cursor| CursorPosition::decode(cursor, project))
         .transpose()?;
     let fail = |e| {
         failure(
@@ -221,7 +222,7 @@ fn list_releases(
         }
     }
     let next = match (more, items.last()) {
-        (true, Some(last)) => Some(Position::encode(last)),
+        (true, Some(last)) => Some(CursorPosition::encode(last)),
         _ => None,
     };
     if next.is_none() {
