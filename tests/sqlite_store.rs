@@ -706,3 +706,66 @@ async fn simultaneous_first_opens_make_one_store() {
         .expect("list");
     assert_eq!(page.items.len(), 8);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Any bytes, with or without the SQLite header in front: refused with
+    /// an error, never a panic, and left as they were.
+    #[test]
+    fn arbitrary_bytes_are_refused_unchanged(
+        header in proptest::bool::ANY,
+        body in proptest::collection::vec(proptest::num::u8::ANY, 1..6000),
+    ) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("arbitrary.sqlite");
+        let mut bytes = if header { b"SQLite format 3\0".to_vec() } else { Vec::new() };
+        bytes.extend(body);
+        std::fs::write(&path, &bytes).expect("write");
+        refusal(&path);
+    }
+
+    /// A real store with bytes overwritten anywhere: opened (if SQLite finds
+    /// nothing wrong, say in unused space) or refused unchanged, never a
+    /// panic; an opened one answers every read with data or an error.
+    #[test]
+    fn damaged_stores_are_opened_or_refused(
+        damage in proptest::collection::vec((0usize..1_000_000, proptest::num::u8::ANY), 1..20),
+    ) {
+        let original = store_bytes();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("damaged.sqlite");
+        let mut bytes = original.to_vec();
+        for (at, value) in damage {
+            let at = at % bytes.len();
+            bytes[at] = value;
+        }
+        std::fs::write(&path, &bytes).expect("write");
+        let before = std::fs::read(&path).expect("read");
+        match SqliteStore::open(&path) {
+            Err(err) => {
+                let after = std::fs::read(&path).expect("read");
+                proptest::prop_assert!(before == after, "changed by a refused open: {}", err);
+            }
+            Ok(store) => futures::executor::block_on(async {
+                let p = project("storage");
+                let _ = store.label_images(&p, &Label::latest()).await;
+                let _ = store.latest_release(&p).await;
+                let _ = store.list_releases(&p, &PageRequest::first(7).expect("limit")).await;
+                let _ = store.recent_deployments(&p, None, 1000).await;
+                let _ = store.add_deployment(&p, &ReleaseId::new("release-03").expect("id"), &deployment(500, "after damage")).await;
+            }),
+        }
+    }
+}
+
+/// The bytes of [`filled_store`], made once.
+fn store_bytes() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("store.sqlite");
+        futures::executor::block_on(filled_store(&path));
+        std::fs::read(&path).expect("read")
+    })
+}
