@@ -138,15 +138,17 @@ pub(super) fn inspect(path: &Path, busy_timeout: std::time::Duration) -> Result<
     }
 
     // A read-only connection never writes the file, but on a WAL-mode file
-    // it leaves `-wal` and `-shm` files behind (it may not remove them).
-    // A WAL-mode file without a `-wal` holds all its pages itself; a
-    // writable connection that only reads it writes nothing to it and
-    // removes the `-wal` and `-shm` it made when it closes.
-    let wal_mode = header[18] == 2 && header[19] == 2;
-    let flags = if wal_mode && !sidecar(path, "-wal").exists() {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    // it makes `-wal` and `-shm` files and may not remove them. A WAL-mode
+    // file without a `-wal` holds every page itself (a writer that starts
+    // meanwhile writes to its new `-wal`), so it is read as immutable:
+    // without locks or files beside it.
+    // SQLite reads a file as WAL when its read version (byte 19) is 2.
+    let wal_mode = header[19] == 2;
+    let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let immutable = if wal_mode && !sidecar(path, "-wal").exists() {
+        immutable_uri(path)
     } else {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        None
     };
     let refuse = |e: rusqlite::Error| -> Error {
         match e.sqlite_error_code() {
@@ -157,7 +159,11 @@ pub(super) fn inspect(path: &Path, busy_timeout: std::time::Duration) -> Result<
             _ => failure(path, operation, e),
         }
     };
-    let connection = Connection::open_with_flags(path, flags).map_err(refuse)?;
+    let connection = match immutable {
+        Some(uri) => Connection::open_with_flags(uri, read_only | OpenFlags::SQLITE_OPEN_URI),
+        None => Connection::open_with_flags(path, read_only),
+    }
+    .map_err(refuse)?;
     connection.busy_timeout(busy_timeout).map_err(refuse)?;
     let (application_id, version, tables) = identify(&connection).map_err(refuse)?;
     if application_id != APPLICATION_ID {
@@ -293,6 +299,25 @@ fn expected_length(header: &[u8; 100]) -> Option<u64> {
     let pages = u64::from(word(28));
     // The count is valid only if written by the same change as the counter.
     (pages > 0 && word(24) == word(92)).then_some(pages * page_size)
+}
+
+/// `file:{absolute path}?immutable=1`, percent-encoded; `None` where a
+/// path does not map to a URI simply (not Unix, not UTF-8).
+fn immutable_uri(path: &Path) -> Option<String> {
+    if !cfg!(unix) {
+        return None;
+    }
+    let absolute = std::path::absolute(path).ok()?;
+    let mut uri = String::from("file:");
+    for byte in absolute.to_str()?.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    Some(uri)
 }
 
 /// `{path}{suffix}`: SQLite's `-wal`, `-shm` and `-journal` files.
