@@ -73,6 +73,7 @@
 //! |---|---|---|---|
 //! | in memory (reference semantics, tests, dry runs) | [`InMemoryImageStore`] | [`InMemoryReleaseStore`] | none |
 //! | AWS | `aws::SsmImageStore` (SSM Parameter Store) | `aws::DynamoDbReleaseStore` (DynamoDB) | `aws` |
+//! | SQLite (one local file, several processes at once) | `sqlite::SqliteStore` | `sqlite::SqliteStore` | `sqlite` |
 //!
 //! Every backend passes the same checks, in `conformance` (feature
 //! `conformance`): a store written outside this crate runs them in its own
@@ -110,6 +111,7 @@
 //! |---|---|
 //! | `aws` | SSM image store, DynamoDB release store, STS identity (the AWS SDK) |
 //! | `conformance` | `conformance`: the checks every store implementation must pass |
+//! | `sqlite` | `sqlite::SqliteStore`: images and releases in one SQLite file (SQLite compiled in) |
 //!
 //! Without features the crate compiles no AWS code.
 
@@ -127,6 +129,8 @@ pub mod manifest;
 pub mod memory;
 pub mod names;
 pub mod release;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod store;
 pub mod tracker;
 
@@ -151,7 +155,8 @@ pub use tracker::{
     RequesterSource, Resolved, ShapePolicy, SystemClock, UpdateRequest, Warning,
 };
 
-/// The README's examples, compiled as doc tests (one uses the AWS stores).
-#[cfg(all(doctest, feature = "aws"))]
+/// The README's examples, compiled as doc tests (they use the AWS and the
+/// SQLite stores).
+#[cfg(all(doctest, feature = "aws", feature = "sqlite"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

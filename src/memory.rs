@@ -328,16 +328,17 @@ fn position(release: &Release) -> (Timestamp, &ReleaseId) {
     (release.date_created(), release.release_id())
 }
 
-/// The decoded form of a [`Cursor`] from [`InMemoryReleaseStore`].
+/// The decoded form of a [`Cursor`] from [`InMemoryReleaseStore`] (and
+/// the SQLite store, which lists in the same order).
 #[derive(Serialize, Deserialize)]
-struct CursorPosition {
+pub(crate) struct CursorPosition {
     project_id: ProjectId,
-    date_created: Timestamp,
-    release_id: ReleaseId,
+    pub(crate) date_created: Timestamp,
+    pub(crate) release_id: ReleaseId,
 }
 
 impl CursorPosition {
-    fn encode(release: &Release) -> Cursor {
+    pub(crate) fn encode(release: &Release) -> Cursor {
         let position = CursorPosition {
             project_id: release.project_id().clone(),
             date_created: release.date_created(),
@@ -347,7 +348,7 @@ impl CursorPosition {
         Cursor::new(serde_json::to_string(&position).unwrap_or_default())
     }
 
-    fn decode(cursor: &Cursor, project: &ProjectId) -> Result<CursorPosition> {
+    pub(crate) fn decode(cursor: &Cursor, project: &ProjectId) -> Result<CursorPosition> {
         let position: CursorPosition =
             serde_json::from_str(cursor.as_str()).map_err(|e| Error::InvalidCursor {
                 reason: format!(
