@@ -148,6 +148,10 @@ pub struct Cli {
 pub enum StoreArg {
     /// `aws`: SSM Parameter Store for images, DynamoDB for releases.
     Aws,
+    /// `sqlite:PATH`: images and releases in one SQLite file, no AWS
+    /// (crate feature `sqlite`).
+    #[cfg(feature = "sqlite")]
+    Sqlite(PathBuf),
 }
 
 impl FromStr for StoreArg {
@@ -156,12 +160,23 @@ impl FromStr for StoreArg {
     fn from_str(text: &str) -> Result<StoreArg, String> {
         match text {
             "aws" => Ok(StoreArg::Aws),
+            #[cfg(feature = "sqlite")]
+            _ if text.starts_with("sqlite:") => match &text["sqlite:".len()..] {
+                "" => Err("`sqlite:` needs the file's path: `sqlite:releases.db`".to_owned()),
+                path => Ok(StoreArg::Sqlite(PathBuf::from(path))),
+            },
+            #[cfg(not(feature = "sqlite"))]
             _ if text.starts_with("sqlite:") => Err(
                 "this build has no SQLite store (it needs the crate's `sqlite` feature)".to_owned(),
             ),
             _ => Err(format!(
-                "unknown store `{}`: expected `aws`",
-                Escaped::whole(text)
+                "unknown store `{}`: expected `aws`{}",
+                Escaped::whole(text),
+                if cfg!(feature = "sqlite") {
+                    " or `sqlite:PATH`"
+                } else {
+                    ""
+                }
             )),
         }
     }
@@ -337,6 +352,9 @@ struct Stores {
 enum Provisioner {
     /// Creates the project's DynamoDB table.
     Aws(Arc<DynamoDbReleaseStore>),
+    /// Nothing to create: opening the file made (or migrated) the store.
+    #[cfg(feature = "sqlite")]
+    Sqlite(PathBuf),
 }
 
 impl Provisioner {
@@ -356,6 +374,11 @@ impl Provisioner {
                 };
                 let line = format!("table {}: {state:?}", releases.table_name(project.id()));
                 Ok((name, line))
+            }
+            #[cfg(feature = "sqlite")]
+            Provisioner::Sqlite(path) => {
+                let _ = project;
+                Ok(("ready", format!("sqlite file {}: ready", path.display())))
             }
         }
     }
@@ -407,7 +430,7 @@ impl fmt::Display for StoreInfo {
 /// Opens the store `cli.store` names for `project`. Only here is a backend
 /// set up (AWS configured), once the command line has been parsed.
 async fn open_stores(cli: &Cli, project: &Project) -> Result<Stores, Box<dyn StdError>> {
-    match cli.store {
+    match &cli.store {
         StoreArg::Aws => {
             let mut settings = AwsSettings::new().assume_role(!cli.no_assume_role);
             if let Some(url) = &cli.endpoint_url {
@@ -435,6 +458,43 @@ async fn open_stores(cli: &Cli, project: &Project) -> Result<Stores, Box<dyn Std
                 info,
             })
         }
+        #[cfg(feature = "sqlite")]
+        StoreArg::Sqlite(path) => {
+            let store = Arc::new(release_tracking::sqlite::SqliteStore::open(path)?);
+            Ok(Stores {
+                images: store.clone(),
+                releases: store,
+                caller: Arc::new(LocalUser),
+                provisioner: Provisioner::Sqlite(path.clone()),
+                info: StoreInfo {
+                    kind: "sqlite",
+                    details: vec![("path", Some(path.display().to_string()))],
+                },
+            })
+        }
+    }
+}
+
+/// Without AWS there is no STS to ask: the requester is the local user
+/// (`USER`, `LOGNAME`, or `USERNAME` on Windows), unless `--requester`
+/// names one.
+#[cfg(feature = "sqlite")]
+#[derive(Debug)]
+struct LocalUser;
+
+#[cfg(feature = "sqlite")]
+#[async_trait::async_trait]
+impl RequesterSource for LocalUser {
+    async fn requester(&self) -> release_tracking::Result<Requester> {
+        ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+            .map(Requester::new)
+            .ok_or(release_tracking::Error::InvalidArgument {
+                argument: "requester",
+                reason: "no USER in the environment to record; name one with --requester"
+                    .to_owned(),
+            })
     }
 }
 

@@ -241,10 +241,10 @@ fn help_and_usage_errors_make_no_aws_call() {
         (&["history", "--limit", "1001"], &[], 2, "1..=1000"),
         (&["--store", "nowhere", "history"], &[], 2, "unknown store"),
         (
-            &["--store", "sqlite:releases.db", "history"],
+            &["--store", "sqlite:", "history"],
             &[],
             2,
-            "sqlite",
+            "`sqlite:` needs the file's path",
         ),
         (
             &["history"],
