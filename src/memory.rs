@@ -20,8 +20,9 @@ use crate::error::{Error, Result};
 use crate::names::{EnvironmentId, ImageUri, Label, ProjectId, ReleaseId, ServiceId};
 use crate::release::{Deployment, Release, Timestamp};
 use crate::store::{
-    check_limit, collect_deployments, keep_newest_deployments, Cursor, ImageStore, LabelImages,
-    LatestRelease, Page, PageRequest, RecentDeployments, ReleaseStore, SkippedRecord,
+    check_limit, collect_deployments, keep_newest_deployments, oldest_of_full_list, on_page,
+    Cursor, ImageStore, LabelImages, LatestRelease, Page, PageRequest, RecentDeployments,
+    ReleaseStore, SkippedRecord, TextPosition,
 };
 
 /// Locks `mutex`, recovering the guard if another thread panicked while
@@ -144,10 +145,6 @@ struct Unreadable {
 }
 
 type UnreadableRecords = HashMap<ProjectId, BTreeMap<String, Unreadable>>;
-
-/// A listing position compared as the stored text: canonical timestamps
-/// sort as their times do.
-type TextPosition<'a> = (&'a str, &'a str);
 
 /// A [`ReleaseStore`] held in memory: releases by project and release id.
 ///
@@ -456,20 +453,18 @@ impl ReleaseStore for InMemoryReleaseStore {
             _ => None,
         };
         // Unreadable records between the previous page's end and this one's.
-        let upper = after.map(|a| (a.date_created.to_string(), a.release_id));
-        let lower = match (&next, items.last()) {
+        let after = after.map(|a| (a.date_created.to_string(), a.release_id));
+        let last = match (&next, items.last()) {
             (Some(_), Some(last)) => {
                 Some((last.date_created().to_string(), last.release_id().clone()))
             }
             _ => None,
         };
+        fn text((date, id): &(String, ReleaseId)) -> TextPosition<'_> {
+            (date.as_str(), id.as_str())
+        }
         let skipped = self.skipped_where(project, false, |at| {
-            upper
-                .as_ref()
-                .is_none_or(|(date, id)| at < (date.as_str(), id.as_str()))
-                && lower
-                    .as_ref()
-                    .is_none_or(|(date, id)| at > (date.as_str(), id.as_str()))
+            on_page(at, after.as_ref().map(text), last.as_ref().map(text))
         });
         Ok(Page {
             items,
@@ -524,14 +519,7 @@ impl ReleaseStore for InMemoryReleaseStore {
             collect_deployments(&mut found, release, environment);
         }
         keep_newest_deployments(&mut found, limit);
-        // A full list ends at its oldest deployment; an unreadable record
-        // last deployed before that could not have changed it.
-        let oldest = match found.last() {
-            Some((_, record)) if found.len() == limit => {
-                Some(record.deployment.date_created().to_string())
-            }
-            _ => None,
-        };
+        let oldest = oldest_of_full_list(&found, limit);
         let skipped = self.skipped_where(project, true, |(date, _)| {
             oldest.as_deref().is_none_or(|oldest| date >= oldest)
         });

@@ -356,6 +356,33 @@ pub(crate) fn collect_deployments(
     }
 }
 
+/// A listing position compared as the stored text, `(date, release id)`:
+/// canonical timestamps sort as their times do.
+pub(crate) type TextPosition<'a> = (&'a str, &'a str);
+
+/// Whether an unreadable record at `at` belongs to a page of releases that
+/// starts after `after` (the previous page's last release) and, when more
+/// follow, ends at `last` (this page's last release).
+pub(crate) fn on_page(
+    at: TextPosition<'_>,
+    after: Option<TextPosition<'_>>,
+    last: Option<TextPosition<'_>>,
+) -> bool {
+    after.is_none_or(|after| at < after) && last.is_none_or(|last| at > last)
+}
+
+/// The date of the oldest deployment in `found` when it holds `limit`: an
+/// unreadable record last deployed before that could not have changed the
+/// list. `None` when the list is not full.
+pub(crate) fn oldest_of_full_list(found: &[RankedDeployment], limit: usize) -> Option<String> {
+    match found.last() {
+        Some((_, record)) if found.len() == limit => {
+            Some(record.deployment.date_created().to_string())
+        }
+        _ => None,
+    }
+}
+
 /// Sorts `found` in the contract's order (newest date, then greater release
 /// id, then later position first) and keeps the first `limit`.
 pub(crate) fn keep_newest_deployments(found: &mut Vec<RankedDeployment>, limit: usize) {

@@ -26,8 +26,9 @@ use crate::error::{BackendErrorKind, Error, Result};
 use crate::names::{EnvironmentId, ProjectId, ReleaseId};
 use crate::release::{Deployment, Release, Timestamp};
 use crate::store::{
-    check_limit, collect_deployments, keep_newest_deployments, Cursor, LatestRelease, Page,
-    PageRequest, RecentDeployments, ReleaseStore, SkippedRecord, MAX_PAGE_SIZE,
+    check_limit, collect_deployments, keep_newest_deployments, oldest_of_full_list, on_page,
+    Cursor, LatestRelease, Page, PageRequest, RecentDeployments, ReleaseStore, SkippedRecord,
+    MAX_PAGE_SIZE,
 };
 
 /// The hash key of the table.
@@ -668,15 +669,12 @@ impl DynamoDbReleaseStore {
         }
         let more = listed.len() > limit;
         listed.truncate(limit);
-        let lower = listed
+        let last = listed
             .last()
             .filter(|_| more)
             .map(|l| (l.date.as_str(), l.release.release_id().as_str()));
-        let upper = after.map(|a| (a.date.as_str(), a.release_id.as_str()));
-        passed.retain(|p| {
-            let at = (p.date.as_str(), p.release_id.as_str());
-            upper.is_none_or(|upper| at < upper) && lower.is_none_or(|lower| at > lower)
-        });
+        let after = after.map(|a| (a.date.as_str(), a.release_id.as_str()));
+        passed.retain(|p| on_page((p.date.as_str(), p.release_id.as_str()), after, last));
         passed.sort_by(|a, b| (&b.date, &b.release_id).cmp(&(&a.date, &a.release_id)));
         let skipped = passed.into_iter().map(|p| p.skipped).collect();
         Ok((listed, more, skipped))
@@ -956,14 +954,7 @@ impl ReleaseStore for DynamoDbReleaseStore {
             start = Some(next);
             page_limit = page_limit.max(LATER_PAGE_LIMIT);
         }
-        // A full list ends at its oldest deployment; a record last deployed
-        // before that could not have changed it.
-        let oldest = match held.last() {
-            Some((_, record)) if held.len() == limit => {
-                Some(record.deployment.date_created().to_string())
-            }
-            _ => None,
-        };
+        let oldest = oldest_of_full_list(&held, limit);
         passed.retain(|p| {
             oldest
                 .as_deref()
