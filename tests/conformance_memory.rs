@@ -226,10 +226,22 @@ fn the_check_list_names_every_check() {
         };
     }
     release_tracking::for_each_conformance_check!(record, record);
-    let defined: Vec<&str> = include_str!("../src/conformance.rs")
-        .lines()
-        .filter_map(|line| line.strip_prefix("pub async fn "))
-        .filter_map(|rest| rest.split('(').next())
-        .collect();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort_unstable();
+    listed_sorted.dedup();
+    assert_eq!(listed_sorted.len(), listed.len(), "a check listed twice");
+    let mut defined: Vec<&str> = [
+        include_str!("../src/conformance/images.rs"),
+        include_str!("../src/conformance/releases.rs"),
+        include_str!("../src/conformance/deployments.rs"),
+        include_str!("../src/conformance/legacy.rs"),
+    ]
+    .iter()
+    .flat_map(|file| file.lines())
+    .filter_map(|line| line.strip_prefix("pub async fn "))
+    .filter_map(|rest| rest.split('(').next())
+    .collect();
+    defined.sort_unstable();
+    let listed = listed_sorted;
     assert_eq!(listed, defined);
 }
