@@ -123,6 +123,7 @@
 pub mod aws;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod cursor;
 pub mod error;
 mod image_ref;
 pub mod manifest;

@@ -13,16 +13,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::cursor::ListingPosition;
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::names::{EnvironmentId, ImageUri, Label, ProjectId, ReleaseId, ServiceId};
 use crate::release::{Deployment, Release, Timestamp};
 use crate::store::{
     check_limit, collect_deployments, keep_newest_deployments, oldest_of_full_list, on_page,
-    Cursor, ImageStore, LabelImages, LatestRelease, Page, PageRequest, RecentDeployments,
-    ReleaseStore, SkippedRecord, TextPosition,
+    ImageStore, LabelImages, LatestRelease, Page, PageRequest, RecentDeployments, ReleaseStore,
+    SkippedRecord, TextPosition,
 };
 
 /// Locks `mutex`, recovering the guard if another thread panicked while
@@ -325,47 +325,6 @@ fn position(release: &Release) -> (Timestamp, &ReleaseId) {
     (release.date_created(), release.release_id())
 }
 
-/// The decoded form of a [`Cursor`] from [`InMemoryReleaseStore`] (and
-/// the SQLite store, which lists in the same order).
-#[derive(Serialize, Deserialize)]
-pub(crate) struct CursorPosition {
-    project_id: ProjectId,
-    pub(crate) date_created: Timestamp,
-    pub(crate) release_id: ReleaseId,
-}
-
-impl CursorPosition {
-    pub(crate) fn encode(release: &Release) -> Cursor {
-        let position = CursorPosition {
-            project_id: release.project_id().clone(),
-            date_created: release.date_created(),
-            release_id: release.release_id().clone(),
-        };
-        // Only strings inside: serializing cannot fail.
-        Cursor::new(serde_json::to_string(&position).unwrap_or_default())
-    }
-
-    pub(crate) fn decode(cursor: &Cursor, project: &ProjectId) -> Result<CursorPosition> {
-        let position: CursorPosition =
-            serde_json::from_str(cursor.as_str()).map_err(|e| Error::InvalidCursor {
-                reason: format!(
-                    "\"{}\" is not a release listing position: {e}",
-                    crate::names::Escaped::new(cursor.as_str())
-                ),
-            })?;
-        if &position.project_id != project {
-            return Err(Error::InvalidCursor {
-                reason: format!(
-                    "\"{}\" belongs to a listing of project `{}`, not `{project}`",
-                    crate::names::Escaped::new(cursor.as_str()),
-                    position.project_id
-                ),
-            });
-        }
-        Ok(position)
-    }
-}
-
 #[async_trait]
 impl ReleaseStore for InMemoryReleaseStore {
     async fn create_release(&self, release: &Release) -> Result<()> {
@@ -437,23 +396,26 @@ impl ReleaseStore for InMemoryReleaseStore {
     ) -> Result<Page<Release>> {
         let after = page
             .cursor()
-            .map(|cursor| CursorPosition::decode(cursor, project))
+            .map(|cursor| {
+                let position = ListingPosition::decode(project, cursor)?;
+                Ok::<_, Error>((position.timestamp()?, position.release_id))
+            })
             .transpose()?;
         let mut rest = self
             .sorted(project)
             .into_iter()
             .filter(|release| match &after {
                 // Strictly older than the last release of the previous page.
-                Some(after) => position(release) < (after.date_created, &after.release_id),
+                Some((date, id)) => position(release) < (*date, id),
                 None => true,
             });
         let items: Vec<Release> = rest.by_ref().take(page.limit()).collect();
         let next = match (rest.next(), items.last()) {
-            (Some(_), Some(last)) => Some(CursorPosition::encode(last)),
+            (Some(_), Some(last)) => Some(ListingPosition::of(last).encode(project)),
             _ => None,
         };
         // Unreadable records between the previous page's end and this one's.
-        let after = after.map(|a| (a.date_created.to_string(), a.release_id));
+        let after = after.map(|(date, id)| (date.to_string(), id));
         let last = match (&next, items.last()) {
             (Some(_), Some(last)) => {
                 Some((last.date_created().to_string(), last.release_id().clone()))

@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::error::failure;
 use super::records::{decode, record_name, Columns};
 use super::SqliteStore;
+use crate::cursor::ListingPosition;
 use crate::error::{Error, Result};
-use crate::memory::CursorPosition;
 use crate::names::{EnvironmentId, ProjectId, ReleaseId};
 use crate::release::{Deployment, Release};
 use crate::store::{
@@ -173,7 +173,7 @@ fn list_releases(
 ) -> Result<Page<Release>> {
     let after = page
         .cursor()
-        .map(|cursor| CursorPosition::decode(cursor, project))
+        .map(|cursor| ListingPosition::decode(project, cursor))
         .transpose()?;
     let fail = |e| {
         failure(
@@ -189,7 +189,7 @@ fn list_releases(
             "(date_created, release_id) < (?2, ?3)",
             vec![
                 project.to_string(),
-                after.date_created.to_string(),
+                after.timestamp()?.to_string(),
                 after.release_id.into_string(),
             ],
         ),
@@ -222,7 +222,7 @@ fn list_releases(
         }
     }
     let next = match (more, items.last()) {
-        (true, Some(last)) => Some(CursorPosition::encode(last)),
+        (true, Some(last)) => Some(ListingPosition::of(last).encode(project)),
         _ => None,
     };
     if next.is_none() {
