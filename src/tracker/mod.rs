@@ -1,0 +1,194 @@
+//! The workflows users call: publish, prepare, update, deploy, plan, diff,
+//! current and history, over any [`ImageStore`] and [`ReleaseStore`].
+//!
+//! The rules live here once, so every backend gets them: environments are
+//! checked against the manifest before anything is written, `latest`
+//! resolves the same way everywhere, a deploy writes only the parameters that
+//! change and reports exactly what it wrote if it fails part-way.
+
+mod deploy;
+mod queries;
+mod releases;
+mod reports;
+mod requests;
+mod sources;
+
+pub use reports::{
+    CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, ImageChange, PlannedWrite,
+    Prepared, ReleaseDiff,
+};
+pub use requests::{ImageSource, PrepareRequest, UpdateRequest};
+pub use sources::{Clock, IdGenerator, RandomIds, RequesterSource, SystemClock};
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::manifest::Project;
+use crate::names::ProjectId;
+use crate::release::{RecordShape, Release};
+use crate::store::{ImageStore, ReleaseStore, SkippedParameter, SkippedRecord};
+
+/// The description recorded when none is given (the old tools' default, so
+/// both read the same).
+pub const DEFAULT_DESCRIPTION: &str = "No description provided";
+
+/// Something an operation passed over and went on without, reported with
+/// its result so it is never silent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A parameter under a label that is not an image of it.
+    SkippedParameter(SkippedParameter),
+    /// A release record that could not be decoded.
+    SkippedRecord(SkippedRecord),
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::SkippedParameter(skipped) => skipped.fmt(f),
+            Warning::SkippedRecord(skipped) => skipped.fmt(f),
+        }
+    }
+}
+
+fn parameter_warnings(skipped: Vec<SkippedParameter>) -> impl Iterator<Item = Warning> {
+    skipped.into_iter().map(Warning::SkippedParameter)
+}
+
+fn record_warnings(skipped: Vec<SkippedRecord>) -> impl Iterator<Item = Warning> {
+    skipped.into_iter().map(Warning::SkippedRecord)
+}
+
+/// A release found by [`ReleaseTracker::release`]: for `latest`, the newest
+/// readable one, with any newer records that could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    /// The release.
+    pub release: Release,
+    /// Newer records passed over because they could not be read (only when
+    /// `latest` was asked for).
+    pub warnings: Vec<Warning>,
+}
+
+/// Which [`RecordShape`] new records take. Tables are shared with readers
+/// this crate does not control, and a reader may crash on a shape it has
+/// not seen there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShapePolicy {
+    /// Never introduce a shape a table's readers have not seen (the
+    /// default): a deployment takes the shape of its release's earlier
+    /// deployments (or of the release's own requester); a new release takes
+    /// the shape of the project's newest release; a project with no
+    /// releases gets the current (weco-deploy 4) shape.
+    #[default]
+    Follow,
+    /// Always write this shape.
+    Always(RecordShape),
+}
+
+/// The workflows of one project, over an image store and a release store.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use release_tracking::memory::{InMemoryImageStore, InMemoryReleaseStore};
+/// use release_tracking::{Environment, PrepareRequest, Project, ReleaseTracker, Requester};
+///
+/// let project = Project::new(
+///     "storage".parse()?,
+///     "Storage service",
+///     vec![Environment::new("stage".parse()?, "Staging")],
+/// )?;
+/// let tracker = ReleaseTracker::new(
+///     project,
+///     InMemoryImageStore::new(),
+///     InMemoryReleaseStore::new(),
+///     Requester::new("arn:aws:iam::123456789012:user/alice"),
+/// );
+/// tracker.publish(&"latest".parse()?, &"archivist".parse()?, &"123456789012.dkr.ecr.eu-west-1.amazonaws.com/storage/archivist:ref.3f2a9c1".parse()?).await?;
+/// let prepared = tracker.prepare(PrepareRequest::latest().description("first")).await?;
+/// let deployed = tracker.deploy(&prepared.release.release_id().into(), "stage", "first deploy").await?;
+/// assert_eq!(deployed.written.len(), 1);
+/// # Ok::<(), release_tracking::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct ReleaseTracker<I, R> {
+    project: Project,
+    images: I,
+    releases: R,
+    requester: Arc<dyn RequesterSource>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    shape: ShapePolicy,
+}
+
+impl<I: fmt::Debug, R: fmt::Debug> fmt::Debug for ReleaseTracker<I, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReleaseTracker")
+            .field("project", self.project.id())
+            .field("images", &self.images)
+            .field("releases", &self.releases)
+            .field("requester", &self.requester)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
+    /// A tracker for `project`. `requester` says who makes the changes: a
+    /// fixed [`Requester`](crate::Requester), or (feature `aws`) the caller's
+    /// identity from STS.
+    pub fn new(
+        project: Project,
+        images: I,
+        releases: R,
+        requester: impl RequesterSource + 'static,
+    ) -> Self {
+        ReleaseTracker {
+            project,
+            images,
+            releases,
+            requester: Arc::new(requester),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+            shape: ShapePolicy::Follow,
+        }
+    }
+
+    /// Which shape new records take (default [`ShapePolicy::Follow`]).
+    pub fn with_record_shape(mut self, policy: ShapePolicy) -> Self {
+        self.shape = policy;
+        self
+    }
+
+    /// Uses `clock` for the times of new releases and deployments.
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Uses `ids` for the ids of new releases.
+    pub fn with_id_generator(mut self, ids: impl IdGenerator + 'static) -> Self {
+        self.ids = Arc::new(ids);
+        self
+    }
+
+    /// The project.
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// The image store.
+    pub fn image_store(&self) -> &I {
+        &self.images
+    }
+
+    /// The release store.
+    pub fn release_store(&self) -> &R {
+        &self.releases
+    }
+
+    pub(super) fn project_id(&self) -> &ProjectId {
+        self.project.id()
+    }
+}
