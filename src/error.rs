@@ -232,14 +232,15 @@ pub enum Error {
     },
 
     /// A label holds no images, so there is nothing to release.
-    #[error("project `{project}`: label `{label}` has no images (no parameters under {path})")]
+    #[error("project `{project}`: label `{label}` has no images (nothing at {location})")]
     EmptyLabel {
         /// The project.
         project: ProjectId,
         /// The label.
         label: Label,
-        /// The SSM path that was read.
-        path: String,
+        /// Where the image store looked, in its backend's words
+        /// ([`ImageStore::label_location`](crate::ImageStore::label_location)).
+        location: String,
     },
 
     /// A service that was asked for has no image at a label.
@@ -385,42 +386,43 @@ pub enum Error {
         source: BoxError,
     },
 
-    /// A project's release table does not exist (or is still being
-    /// created). Nothing was read or written.
-    #[error(
-        "project `{project}`: release table `{table}` does not exist or is not ACTIVE yet; create it once \
-         with `DynamoDbReleaseStore::ensure_table` (needs dynamodb:CreateTable and dynamodb:DescribeTable), \
-         or with your infrastructure code (hash key `release_id` S; indexes `project_gsi` and `deployment_gsi`)"
-    )]
-    TableNotFound {
-        /// The table name.
-        table: String,
-        /// The project whose table it is.
-        project: ProjectId,
-    },
-
-    /// A table with the release table's name exists but its keys or indexes
-    /// are not those of a release table. Nothing was changed.
-    #[error(
-        "table `{}` exists but is not a compatible release table: {}",
-        Escaped::new(table),
-        Escaped::whole(problem)
-    )]
-    IncompatibleTable {
-        /// The table name.
-        table: String,
-        /// Every difference found, joined by `; `.
-        problem: String,
-    },
-
-    /// No AWS region could be found for a project.
-    #[error(
-        "project `{project}`: no AWS region; set `aws_region_name` for the project in the manifest, \
-         or AWS_REGION, or `region` in the AWS profile"
-    )]
-    NoAwsRegion {
+    /// The place a store keeps a project's records does not exist yet (or
+    /// is not ready). Nothing was read or written.
+    #[error("project `{project}`: {location} does not exist or is not ready yet; {fix}")]
+    StoreNotProvisioned {
         /// The project.
         project: ProjectId,
+        /// Where the store looked, in its backend's words (a table, a file).
+        location: String,
+        /// How to create it.
+        fix: String,
+    },
+
+    /// What a store found where it keeps its records is not a store this
+    /// version can use. Nothing was changed.
+    #[error(
+        "{location} is not a usable release store: {}; it was left unchanged",
+        Escaped::whole(problem)
+    )]
+    IncompatibleStore {
+        /// Where the store looked, in its backend's words.
+        location: String,
+        /// Every problem found, joined by `; `.
+        problem: String,
+        /// The backend's own description of the refusal, if it has one.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// A setting the chosen backend needs is missing.
+    #[error("project `{project}`: no {setting}; {fix}")]
+    MissingSetting {
+        /// The project.
+        project: ProjectId,
+        /// The setting, in its backend's words.
+        setting: String,
+        /// Where to set it.
+        fix: String,
     },
 }
 

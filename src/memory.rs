@@ -88,6 +88,10 @@ impl fmt::Debug for InMemoryImageStore {
 
 #[async_trait]
 impl ImageStore for InMemoryImageStore {
+    fn label_location(&self, _: &ProjectId, label: &Label) -> String {
+        format!("label `{label}` of the in-memory image store")
+    }
+
     async fn label_images(&self, project: &ProjectId, label: &Label) -> Result<LabelImages> {
         let images = lock(&self.images)
             .get(&(project.clone(), label.clone()))

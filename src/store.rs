@@ -163,6 +163,12 @@ pub trait ImageStore: fmt::Debug + Send + Sync {
         service: &ServiceId,
         image: &ImageUri,
     ) -> Result<()>;
+
+    /// Where this store keeps `label`'s images, in its backend's words (an
+    /// SSM path, a file), for messages such as [`Error::EmptyLabel`].
+    fn label_location(&self, project: &ProjectId, label: &Label) -> String {
+        format!("label `{label}` of project `{project}`")
+    }
 }
 
 /// An opaque position in a listing, returned in [`Page::next`] and passed

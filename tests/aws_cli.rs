@@ -207,6 +207,35 @@ async fn errors_name_what_was_wrong() {
     assert!(err.contains("SERVICE=label:LABEL"), "{err}");
 }
 
+/// Without a region anywhere, the tool says which setting is missing and
+/// where to set it, before any AWS call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_region_is_named_with_where_to_set_it() {
+    let project = aws_common::fresh_project("cli");
+    let text = format!(
+        r#"{{"{project}": {{"name": "CLI test",
+            "environments": [{{"id": "stage", "name": "Staging"}}]}}}}"#
+    );
+    let tool = Tool::with_manifest(project.as_str(), &text);
+    let output = Tool::bare_command()
+        .env_remove("AWS_REGION")
+        .arg("--manifest")
+        .arg(&tool.manifest)
+        .arg("--endpoint-url")
+        .arg(&tool.endpoint)
+        .arg("history")
+        .output()
+        .expect("run release_tool");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "project `{project}`: no AWS region; set `aws_region_name`"
+        )),
+        "{stderr}"
+    );
+}
+
 /// No character that would change the terminal or hide text.
 fn assert_printable(text: &str) {
     let bad = text

@@ -1023,8 +1023,10 @@ async fn provisioning_an_incompatible_table_fails_clearly() {
     let err = store.ensure_table(&project).await.unwrap_err();
     let text = err.to_string();
     match &err {
-        Error::IncompatibleTable { table: t, problem } => {
-            assert_eq!(t, &table);
+        Error::IncompatibleStore {
+            location, problem, ..
+        } => {
+            assert_eq!(location, &format!("DynamoDB table `{table}`"));
             assert!(
                 problem.contains("keys [id HASH], expected release_id HASH"),
                 "{text}"
@@ -1038,7 +1040,7 @@ async fn provisioning_an_incompatible_table_fails_clearly() {
                 "{text}"
             );
         }
-        other => panic!("expected IncompatibleTable, got {other:?}"),
+        other => panic!("expected IncompatibleStore, got {other:?}"),
     }
     assert!(text.contains(&table), "{text}");
 }
@@ -1088,14 +1090,16 @@ async fn a_missing_table_is_a_typed_error_that_says_how_to_create_it() {
     for (what, err) in results {
         let text = err.to_string();
         match err {
-            Error::TableNotFound {
-                table: t,
+            Error::StoreNotProvisioned {
                 project: p,
+                location,
+                fix,
             } => {
-                assert_eq!(t, table, "{what}");
+                assert_eq!(location, format!("release table `{table}`"), "{what}");
                 assert_eq!(p, project, "{what}");
+                assert!(fix.contains("ensure_table"), "{what}: {fix}");
             }
-            other => panic!("{what}: expected TableNotFound, got {other:?}"),
+            other => panic!("{what}: expected StoreNotProvisioned, got {other:?}"),
         }
         assert!(
             text.contains(&table) && text.contains("ensure_table"),

@@ -98,6 +98,11 @@ fn refusal(path: &Path) -> OpenError {
     let text = err.to_string();
     assert!(text.contains(&path.display().to_string()), "{text}");
     assert!(text.contains("left unchanged"), "{text}");
+    assert!(
+        matches!(&err, release_tracking::Error::IncompatibleStore { location, .. }
+            if location == &format!("SQLite file {}", path.display())),
+        "a refusal is IncompatibleStore naming the file: {err:?}"
+    );
     let source = std::error::Error::source(&err).expect("the refusal is the source");
     source
         .downcast_ref::<OpenError>()

@@ -132,7 +132,7 @@ impl AwsSettings {
     /// [`aws_region`](Project::aws_region) (`aws_region_name`, else the older
     /// `region_name`; a manifest where both are set and differ was already
     /// rejected when it was loaded), then the SDK's own chain. If none gives
-    /// a region this fails with [`Error::NoAwsRegion`].
+    /// a region this fails with [`Error::MissingSetting`].
     ///
     /// The base credentials come from the SDK's default chain (or
     /// [`credentials_provider`](AwsSettings::credentials_provider)). Their
@@ -176,8 +176,12 @@ impl AwsSettings {
         }
         let base = loader.load().await;
         if base.region().is_none() {
-            return Err(Error::NoAwsRegion {
+            return Err(Error::MissingSetting {
                 project: project.id().clone(),
+                setting: "AWS region".to_owned(),
+                fix: "set `aws_region_name` for the project in the manifest, or AWS_REGION, \
+                      or `region` in the AWS profile"
+                    .to_owned(),
             });
         }
         let mut sts = aws_sdk_sts::config::Builder::from(&base);

@@ -68,7 +68,7 @@
 //! parameter, and whose [`BackendErrorKind`](crate::BackendErrorKind) tells
 //! throttling, access denied, bad credentials, timeouts and unreachable
 //! endpoints apart. A missing table is
-//! [`Error::TableNotFound`](crate::Error::TableNotFound).
+//! [`Error::StoreNotProvisioned`](crate::Error::StoreNotProvisioned).
 
 mod codec;
 mod config;

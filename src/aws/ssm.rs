@@ -102,6 +102,10 @@ fn image_value(parameter: &Parameter) -> std::result::Result<ImageUri, (&'static
 
 #[async_trait]
 impl ImageStore for SsmImageStore {
+    fn label_location(&self, project: &ProjectId, label: &Label) -> String {
+        format!("SSM path {}/", label_path(project, label))
+    }
+
     async fn label_images(&self, project: &ProjectId, label: &Label) -> Result<LabelImages> {
         let path = label_path(project, label);
         let operation = || {

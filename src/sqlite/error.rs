@@ -9,7 +9,7 @@ use crate::error::{BackendErrorKind, Error};
 /// Why [`SqliteStore::open`](super::SqliteStore::open) refused a file.
 ///
 /// Every refusal leaves the file byte-for-byte as it was. It reaches callers
-/// as the source of an [`Error::Backend`]; find it with
+/// as an [`Error::IncompatibleStore`] whose source it is; find it with
 /// [`std::error::Error::source`] and `downcast_ref::<OpenError>()`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -57,10 +57,28 @@ pub enum OpenError {
 
 impl From<OpenError> for Error {
     fn from(error: OpenError) -> Error {
-        Error::Backend {
-            operation: "opening the SQLite store".to_owned(),
-            kind: BackendErrorKind::Other,
-            source: Box::new(error),
+        let (path, problem) = match &error {
+            OpenError::NotAStore { path, reason } => (path, reason.clone()),
+            OpenError::Corrupt { path, reason } => (
+                path,
+                format!("it is damaged ({reason}); restore it from a backup"),
+            ),
+            OpenError::NewerSchema {
+                path,
+                found,
+                supported,
+            } => (
+                path,
+                format!(
+                    "it has schema version {found}, newer than the versions this \
+                     release-tracking reads (1 to {supported}); upgrade release-tracking to use it"
+                ),
+            ),
+        };
+        Error::IncompatibleStore {
+            location: format!("SQLite file {}", path.display()),
+            problem,
+            source: Some(Box::new(error)),
         }
     }
 }

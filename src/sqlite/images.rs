@@ -130,6 +130,10 @@ fn put_image(
 
 #[async_trait]
 impl ImageStore for SqliteStore {
+    fn label_location(&self, _: &ProjectId, label: &Label) -> String {
+        format!("label `{label}` in SQLite file {}", self.path().display())
+    }
+
     async fn label_images(&self, project: &ProjectId, label: &Label) -> Result<LabelImages> {
         let (project, label) = (project.clone(), label.clone());
         self.call("reading a label", move |c, path| {

@@ -139,10 +139,12 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Backend`](crate::Error::Backend), naming the file: with an
-    /// [`OpenError`] as its source when the file was refused (not a store,
-    /// damaged, or of a newer schema), else SQLite's or the system's error
-    /// (no such directory, no permission, locked past the busy timeout).
+    /// [`Error::IncompatibleStore`](crate::Error::IncompatibleStore), naming
+    /// the file, with an [`OpenError`] as its source, when the file was
+    /// refused (not a store, damaged, or of a newer schema); else
+    /// [`Error::Backend`](crate::Error::Backend) with SQLite's or the
+    /// system's error (no such directory, no permission, locked past the busy
+    /// timeout).
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         SqliteStore::open_with(path, &SqliteOptions::default())
     }

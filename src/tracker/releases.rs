@@ -104,7 +104,7 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             return Err(Error::EmptyLabel {
                 project: project.clone(),
                 label: request.from.clone(),
-                path: crate::names::label_path(project, &request.from),
+                location: self.images.label_location(project, &request.from),
             });
         }
         let mut images: BTreeMap<ServiceId, ImageEntry> = base

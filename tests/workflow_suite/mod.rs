@@ -201,11 +201,16 @@ pub async fn prepare_from_an_empty_label_is_an_error(stores: Stores) {
         Error::EmptyLabel {
             project,
             label,
-            path,
+            location,
         } => {
             assert_eq!(project, &stores.project);
             assert_eq!(label.as_str(), "latest");
-            assert_eq!(path, &format!("/{}/images/latest", stores.project));
+            // The image store says where it looked, in its own words.
+            assert_eq!(
+                location,
+                &t.image_store().label_location(&stores.project, label)
+            );
+            assert!(err.to_string().contains(location.as_str()), "{err}");
         }
         other => panic!("expected EmptyLabel, got {other:?}"),
     }

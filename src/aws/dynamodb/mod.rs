@@ -162,7 +162,7 @@ impl DynamoDbReleaseStore {
     }
 
     /// Maps an SDK error of an item operation: a missing table is
-    /// [`Error::TableNotFound`].
+    /// [`Error::StoreNotProvisioned`].
     pub(crate) fn fail<E, R>(
         &self,
         project: &ProjectId,
@@ -175,9 +175,14 @@ impl DynamoDbReleaseStore {
         R: fmt::Debug + Send + Sync + 'static,
     {
         if matches!(e, SdkError::ServiceError(_)) && e.code() == Some("ResourceNotFoundException") {
-            return Error::TableNotFound {
-                table: table.to_owned(),
+            return Error::StoreNotProvisioned {
                 project: project.clone(),
+                location: format!("release table `{table}`"),
+                fix: "create it once with `DynamoDbReleaseStore::ensure_table` (needs \
+                      dynamodb:CreateTable and dynamodb:DescribeTable), or with your \
+                      infrastructure code (hash key `release_id` S; indexes `project_gsi` and \
+                      `deployment_gsi`)"
+                    .to_owned(),
             };
         }
         backend(operation, e)

@@ -165,7 +165,7 @@ impl DynamoDbReleaseStore {
     ///
     /// Idempotent, and safe to run from several processes at once. An
     /// existing table whose keys or indexes differ fails with
-    /// [`Error::IncompatibleTable`] listing every difference, and is not
+    /// [`Error::IncompatibleStore`] listing every difference, and is not
     /// changed. Needs `dynamodb:DescribeTable`, and `dynamodb:CreateTable`
     /// when the table is missing.
     pub async fn ensure_table(&self, project: &ProjectId) -> Result<TableState> {
@@ -187,9 +187,10 @@ impl DynamoDbReleaseStore {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(Error::IncompatibleTable {
-                table: table.to_owned(),
+            Err(Error::IncompatibleStore {
+                location: format!("DynamoDB table `{table}`"),
                 problem: problems.join("; "),
+                source: None,
             })
         }
     }
