@@ -7,13 +7,13 @@
 mod aws_common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
     ScalarAttributeType, WriteRequest,
 };
 use release_tracking::aws::{default_table_name, DynamoDbReleaseStore, TableState};
+use release_tracking::conformance::legacy_records;
 use release_tracking::store::PageRequest;
 use release_tracking::{
     Deployment, DeploymentEnvironment, EnvironmentId, Error, ImageEntry, ImageUri, NewRelease,
@@ -107,145 +107,30 @@ async fn get_raw(client: &aws_sdk_dynamodb::Client, table: &str, release: &str) 
         .cloned()
 }
 
-/// Every shape in existing-records.md, as the old tools wrote them.
+/// The crate's catalogue of legacy records as DynamoDB items, typed as the
+/// old tools' boto3 wrote them: a tag set is a String Set, a missing image
+/// NULL.
 fn legacy_items(project: &ProjectId) -> Vec<Item> {
-    let p = project.as_str();
-    vec![
-        // release_tooling / weco-deploy 1.0: requested_by and environment maps.
-        item(&[
-            ("release_id", s("0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0001")),
-            ("project_id", s(p)),
-            ("project_name", s("Storage")),
-            ("date_created", s("2019-07-10T10:44:02.272898")),
-            (
-                "requested_by",
-                m(&[("id", s("unknown")), ("name", s("unknown"))]),
-            ),
-            ("description", s("No description provided")),
-            (
-                "images",
-                m(&[
-                    ("archivist", s(&format!("{ECR}/archivist:3f2a9c1"))),
-                    ("bags_api", s("http://example.com/images/bags_api/00001")),
-                ]),
-            ),
-            (
-                "deployments",
-                l(vec![m(&[
-                    ("date_created", s("2019-07-11T09:00:00")),
-                    ("description", s("first deploy")),
-                    (
-                        "environment",
-                        m(&[
-                            ("id", s("stage")),
-                            ("name", s("Staging")),
-                            ("aws_region_name", s("eu-west-1")),
-                        ]),
-                    ),
-                    (
-                        "requested_by",
-                        m(&[("id", s("alice")), ("name", s("Alice"))]),
-                    ),
-                ])]),
-            ),
-            ("last_date_deployed", s("2019-07-11T09:00:00")),
-        ]),
-        // weco-deploy 2.0-3.3: requested_by an ARN string, environment a map.
-        item(&[
-            ("release_id", s("0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0002")),
-            ("project_id", s(p)),
-            ("project_name", s("Storage")),
-            ("date_created", s("2020-02-01T12:00:00.5")),
-            ("requested_by", s(ARN)),
-            ("description", s("weco-deploy 2")),
-            (
-                "images",
-                m(&[("archivist", s(&format!("{ECR}/archivist:ref.aa11")))]),
-            ),
-            (
-                "deployments",
-                l(vec![m(&[
-                    ("date_created", s("2020-02-02T08:30:00.000001")),
-                    ("description", s("to prod")),
-                    (
-                        "environment",
-                        m(&[("id", s("prod")), ("name", s("Production"))]),
-                    ),
-                    ("requested_by", s(ARN)),
-                ])]),
-            ),
-            ("last_date_deployed", s("2020-02-02T08:30:00.000001")),
-        ]),
-        // weco-deploy 4.0+: environment the id string, `details` per image.
-        item(&[
-            ("release_id", s("0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0003")),
-            ("project_id", s(p)),
-            ("project_name", s("Storage")),
-            ("date_created", s("2020-06-01T00:00:00")),
-            ("requested_by", s(ARN)),
-            ("description", s("weco-deploy 4")),
-            (
-                "images",
-                m(&[("archivist", s(&format!("{ECR}/archivist:ref.bb22")))]),
-            ),
-            (
-                "deployments",
-                l(vec![m(&[
-                    ("date_created", s("2020-06-02T10:00:00")),
-                    ("description", s("")),
-                    ("environment", s("stage")),
-                    ("requested_by", s(ARN)),
-                    (
-                        "details",
-                        m(&[(
-                            "archivist",
-                            m(&[
-                                ("ssm_result", s("updated")),
-                                ("tag_result", s("ok")),
-                                ("ecs_deployments", l(vec![])),
-                            ]),
-                        )]),
-                    ),
-                ])]),
-            ),
-            ("last_date_deployed", s("2020-06-02T10:00:00")),
-        ]),
-        // Three days of Nov 2020: a String Set of tags.
-        item(&[
-            ("release_id", s("0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0004")),
-            ("project_id", s(p)),
-            ("project_name", s("Storage")),
-            ("date_created", s("2020-11-10T09:00:00")),
-            ("requested_by", s(ARN)),
-            ("description", s("tag sets")),
-            (
-                "images",
-                m(&[(
-                    "archivist",
-                    AttributeValue::Ss(vec!["ref.cc33".into(), "env.stage".into()]),
-                )]),
-            ),
-            ("deployments", l(vec![])),
-        ]),
-        // weco-deploy 5.6.5+ bare tags, 5.6.36+ NULL for a missing image;
-        // never deployed.
-        item(&[
-            ("release_id", s("0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0005")),
-            ("project_id", s(p)),
-            ("project_name", s("Storage")),
-            ("date_created", s("2021-03-01T10:44:02")),
-            ("requested_by", s(ARN)),
-            ("description", s("No description provided")),
-            (
-                "images",
-                m(&[
-                    ("archivist", s("ref.dd44")),
-                    ("bag_register", AttributeValue::Null(true)),
-                ]),
-            ),
-            ("deployments", l(vec![])),
-        ]),
-    ]
+    legacy_records(project)
+        .into_iter()
+        .map(|legacy| {
+            let AttributeValue::M(mut item) = aws_common::json_attribute(&legacy.record) else {
+                panic!("{}: not an object", legacy.name);
+            };
+            if let Some(AttributeValue::M(images)) = item.get_mut("images") {
+                for value in images.values_mut() {
+                    if let AttributeValue::L(tags) = value {
+                        let tags = tags
+                            .iter()
+                            .map(|t| t.as_s().expect("a tag is a string").clone())
+                            .collect();
+                        *value = AttributeValue::Ss(tags);
+                    }
+                }
+            }
+            item
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,11 +145,11 @@ async fn legacy_records_of_every_shape_read_back() {
 
     // Oldest shape.
     let oldest = store
-        .release(&project, &id("0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0001"))
+        .release(&project, &id("1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed"))
         .await
         .expect("read oldest")
         .expect("oldest exists");
-    assert_eq!(oldest.project_name(), "Storage");
+    assert_eq!(oldest.project_name(), "Storage service");
     assert_eq!(oldest.date_created(), ts("2019-07-10T10:44:02.272898"));
     assert_eq!(
         oldest.requested_by(),
@@ -288,22 +173,28 @@ async fn legacy_records_of_every_shape_read_back() {
         other => panic!("expected the legacy environment map, got {other:?}"),
     }
     assert_eq!(first.requested_by().display_name(), "Alice");
-    assert_eq!(oldest.last_date_deployed(), Some(ts("2019-07-11T09:00:00")));
+    assert_eq!(oldest.last_date_deployed(), Some(ts("2019-07-10T11:00:00")));
 
     // weco-deploy 2.0-3.3.
     let v2 = store
-        .release(&project, &id("0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0002"))
+        .release(&project, &id("6ec0bd7f-11c0-43da-975e-2a8ad9ebae0b"))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(v2.requested_by().display_name(), "session");
-    assert_eq!(v2.date_created(), ts("2020-02-01T12:00:00.500000"));
-    assert_eq!(v2.deployments()[0].environment(), &env("prod"));
-    assert_eq!(v2.deployments()[0].requested_by(), &Requester::new(ARN));
+    assert_eq!(v2.requested_by().display_name(), "alice");
+    assert_eq!(
+        v2.deployments()[1].date_created(),
+        ts("2020-03-03T09:00:00.5")
+    );
+    assert_eq!(v2.deployments()[1].environment(), &env("prod"));
+    assert_eq!(
+        v2.deployments()[1].requested_by(),
+        &Requester::new("arn:aws:iam::123456789012:user/bob")
+    );
 
-    // weco-deploy 4.0+.
+    // weco-deploy 4.0+, with bare tags and NULL images.
     let v4 = store
-        .release(&project, &id("0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0003"))
+        .release(&project, &id("a3bb189e-8bf9-3888-9912-ace4e6543002"))
         .await
         .unwrap()
         .unwrap();
@@ -312,33 +203,28 @@ async fn legacy_records_of_every_shape_read_back() {
         d.environment_record(),
         &DeploymentEnvironment::Id(env("stage"))
     );
-    assert_eq!(d.extra()["details"]["archivist"]["ssm_result"], "updated");
+    assert_eq!(
+        d.extra()["details"]["archivist"]["ssm_result"]["new_image"],
+        "ref.3f2a9c1"
+    );
+    assert_eq!(
+        v4.images()[&svc("archivist")].uri().unwrap().as_str(),
+        "ref.3f2a9c1"
+    );
+    assert_eq!(v4.images()[&svc("notifier")], ImageEntry::Missing);
 
-    // Tag sets.
+    // Tag sets, stored as a String Set.
     let tags = store
-        .release(&project, &id("0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0004"))
+        .release(&project, &id("c56a4180-65aa-42ec-a945-5fd21dec0538"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
         tags.images()[&svc("archivist")],
-        ImageEntry::Tags(BTreeSet::from(["env.stage".into(), "ref.cc33".into()]))
+        ImageEntry::Tags(BTreeSet::from(["env.stage".into(), "ref.3f2a9c1".into()]))
     );
     assert!(tags.deployments().is_empty());
     assert_eq!(tags.last_date_deployed(), None);
-
-    // Bare tags and NULL images.
-    let v5 = store
-        .release(&project, &id("0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0005"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        v5.images()[&svc("archivist")].uri().unwrap().as_str(),
-        "ref.dd44"
-    );
-    assert_eq!(v5.images()[&svc("bag_register")], ImageEntry::Missing);
-    assert_eq!(v5.date_created().to_string(), "2021-03-01T10:44:02");
 
     // Through the indexes.
     let latest = store
@@ -347,7 +233,7 @@ async fn legacy_records_of_every_shape_read_back() {
         .unwrap()
         .release
         .unwrap();
-    assert_eq!(latest.release_id(), v5.release_id());
+    assert_eq!(latest.release_id(), v4.release_id());
     let page = store
         .list_releases(&project, &PageRequest::first(10).unwrap())
         .await
@@ -356,11 +242,11 @@ async fn legacy_records_of_every_shape_read_back() {
     assert_eq!(
         listed,
         [
-            "0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0005",
-            "0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0004",
-            "0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0003",
-            "0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0002",
-            "0e7ad4b4-1e5c-4b4b-9e55-2f2a4b9f0001",
+            "a3bb189e-8bf9-3888-9912-ace4e6543002",
+            "c56a4180-65aa-42ec-a945-5fd21dec0538",
+            "6ec0bd7f-11c0-43da-975e-2a8ad9ebae0b",
+            "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+            "1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed",
         ]
     );
     let recent = store
@@ -375,9 +261,10 @@ async fn legacy_records_of_every_shape_read_back() {
     assert_eq!(
         dates,
         [
-            "2020-06-02T10:00:00",
-            "2020-02-02T08:30:00.000001",
-            "2019-07-11T09:00:00"
+            "2021-05-20T08:05:00.123456",
+            "2020-03-03T09:00:00.500000",
+            "2020-03-02T16:30:00",
+            "2019-07-10T11:00:00"
         ]
     );
     let stage = store
@@ -385,7 +272,7 @@ async fn legacy_records_of_every_shape_read_back() {
         .await
         .unwrap()
         .records;
-    assert_eq!(stage.len(), 2);
+    assert_eq!(stage.len(), 3);
 
     // Deploying a legacy record appends in the current shape and keeps the
     // old element as it was.
@@ -615,66 +502,6 @@ async fn malformed_items_are_invalid_records_naming_release_and_attribute() {
     let text = err.to_string();
     expect_invalid_record(err, "bad-date", "date_created");
     assert!(text.contains("-plain"), "the table is named: {text}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sixty_four_concurrent_deployments_are_all_recorded() {
-    let project = fresh_project("concurrent");
-    let store = Arc::new(release_store(&project).await);
-    let release = new_release(&project, "r-busy", ts("2024-01-01T00:00:00"));
-    store.create_release(&release).await.unwrap();
-
-    // Dates in a scrambled order, so later-finishing calls are often older.
-    let base = ts("2024-02-01T00:00:00");
-    let dates: Vec<Timestamp> = (0..64i64)
-        .map(|i| base.add_micros(((i * 37) % 64) * 1_000_000 + 1))
-        .collect();
-    let tasks: Vec<_> = dates
-        .iter()
-        .enumerate()
-        .map(|(i, at)| {
-            let store = Arc::clone(&store);
-            let project = project.clone();
-            let environment = if i % 2 == 0 { "stage" } else { "prod" };
-            let d = deployment(environment, *at);
-            tokio::spawn(async move {
-                store
-                    .add_deployment(&project, &id("r-busy"), &d)
-                    .await
-                    .map(|_| ())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("task").expect("add_deployment");
-    }
-
-    let stored = store
-        .release(&project, &id("r-busy"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        stored.deployments().len(),
-        64,
-        "every deployment is recorded"
-    );
-    let recorded: BTreeSet<Timestamp> = stored
-        .deployments()
-        .iter()
-        .map(|d| d.date_created())
-        .collect();
-    assert_eq!(recorded, dates.iter().copied().collect::<BTreeSet<_>>());
-    let newest = dates.iter().max().copied();
-    assert_eq!(stored.last_date_deployed(), newest);
-
-    let recent = store
-        .recent_deployments(&project, None, 64)
-        .await
-        .unwrap()
-        .records;
-    assert_eq!(recent.len(), 64);
-    assert_eq!(recent[0].deployment.date_created(), newest.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

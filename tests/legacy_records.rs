@@ -2,8 +2,9 @@
 //! shape when written back, and malformed items give errors naming the
 //! record and attribute.
 
+use release_tracking::conformance::legacy_records;
 use release_tracking::{
-    DeploymentEnvironment, Error, ImageEntry, Release, Requester, ServiceId, Timestamp,
+    DeploymentEnvironment, Error, ImageEntry, ProjectId, Release, Requester, ServiceId, Timestamp,
 };
 use serde_json::{json, Value};
 
@@ -25,27 +26,30 @@ fn at(s: &str) -> Timestamp {
     s.parse().expect("timestamp")
 }
 
-/// The example in the RFC, as release_tooling and weco-deploy 1.0 wrote it.
+/// A record of the crate's one catalogue of legacy shapes.
+fn legacy(name: &str) -> Value {
+    let project: ProjectId = "example".parse().expect("project id");
+    legacy_records(&project)
+        .into_iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no legacy record {name}"))
+        .record
+}
+
+/// The oldest shape: release_tooling and weco-deploy 1.0.
 fn oldest() -> Value {
-    json!({
-        "date_created": "2019-07-10T10:44:02.272898",
-        "deployments": [{
-            "date_created": "2019-07-10T10:44:12.983539",
-            "description": "new pipeline",
-            "environment": {"id": "stage", "name": "Staging"},
-            "requested_by": {"id": "unknown", "name": "unknown"}
-        }],
-        "description": "Some description",
-        "images": {
-            "hatching": "http://example.com/images/hatching/00001",
-            "feeding": "http://example.com/images/hatching/00001"
-        },
-        "last_date_deployed": "2019-07-10T10:44:12.983539",
-        "project_id": "example",
-        "project_name": "Example project",
-        "release_id": "0efcc940-e709-4a51-b264-809a670629b6",
-        "requested_by": {"id": "unknown", "name": "unknown"}
-    })
+    legacy("release_tooling")
+}
+
+#[test]
+fn every_legacy_shape_decodes_and_is_written_back_as_it_was() {
+    let project: ProjectId = "example".parse().expect("project id");
+    let records = legacy_records(&project);
+    assert!(records.len() >= 5, "one record per shape");
+    for record in records {
+        let release = decode(record.record.clone());
+        assert_eq!(release.project_id(), &project, "{}", record.name);
+    }
 }
 
 #[test]
@@ -53,9 +57,9 @@ fn oldest_shape_maps_for_requester_and_environment() {
     let release = decode(oldest());
     assert_eq!(
         release.release_id().as_str(),
-        "0efcc940-e709-4a51-b264-809a670629b6"
+        "1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed"
     );
-    assert_eq!(release.project_name(), "Example project");
+    assert_eq!(release.project_name(), "Storage service");
     assert_eq!(release.date_created(), at("2019-07-10T10:44:02.272898"));
     assert_eq!(
         release.requested_by(),
@@ -64,16 +68,21 @@ fn oldest_shape_maps_for_requester_and_environment() {
             name: "unknown".into()
         }
     );
+    assert_eq!(
+        release.images()[&svc("bags_api")].uri().map(|u| u.as_str()),
+        Some("http://example.com/images/bags_api/00001")
+    );
     let d = &release.deployments()[0];
     assert_eq!(d.environment().as_str(), "stage");
     assert!(matches!(
         d.environment_record(),
-        DeploymentEnvironment::Legacy { name: Some(name), .. } if name == "Staging"
+        DeploymentEnvironment::Legacy { name: Some(name), extra, .. }
+            if name == "Staging" && extra["aws_region_name"] == "eu-west-1"
     ));
-    assert_eq!(d.requested_by().display_name(), "unknown");
+    assert_eq!(d.requested_by().display_name(), "Alice");
     assert_eq!(
         release.last_date_deployed(),
-        Some(at("2019-07-10T10:44:12.983539"))
+        Some(at("2019-07-10T11:00:00"))
     );
 }
 
@@ -95,95 +104,60 @@ fn legacy_environment_maps_keep_extra_manifest_keys() {
 
 #[test]
 fn weco_deploy_2_requester_arn_with_environment_map() {
-    let arn = "arn:aws:sts::123456789012:assumed-role/ci/session";
-    let mut value = oldest();
-    value["requested_by"] = json!(arn);
-    value["deployments"][0]["requested_by"] = json!(arn);
-    let release = decode(value);
+    let release = decode(legacy("weco-deploy 2"));
+    let arn = "arn:aws:sts::123456789012:assumed-role/storage-ci/alice";
     assert_eq!(release.requested_by(), &Requester::new(arn));
-    assert_eq!(release.requested_by().display_name(), "session");
-    assert_eq!(
-        release.deployments()[0].requested_by().display_name(),
-        "session"
-    );
+    assert_eq!(release.requested_by().display_name(), "alice");
+    let d = &release.deployments()[1];
+    assert_eq!(d.requested_by().display_name(), "bob");
+    assert!(matches!(
+        d.environment_record(),
+        DeploymentEnvironment::Legacy { id, name: Some(name), .. }
+            if id.as_str() == "prod" && name == "Production"
+    ));
+    assert_eq!(d.date_created(), at("2020-03-03T09:00:00.5"));
 }
 
 #[test]
-fn weco_deploy_4_environment_id_and_details() {
-    let value = json!({
-        "release_id": "6a1c6f8e-5c1b-4f59-9d7e-3d0c5f1e2a4b",
-        "project_id": "storage",
-        "project_name": "Storage service",
-        "date_created": "2020-10-01T12:00:00",
-        "requested_by": "arn:aws:iam::123456789012:user/alice",
-        "description": "No description provided",
-        "images": {"archivist": "760097843905.dkr.ecr.eu-west-1.amazonaws.com/uk.ac.wellcome/archivist:ref.3f2a9c1"},
-        "deployments": [{
-            "date_created": "2020-10-01T12:05:00.000001",
-            "description": "deploy",
-            "environment": "prod",
-            "requested_by": "arn:aws:iam::123456789012:user/alice",
-            "details": {"archivist": {"ssm_result": {"Version": 3}, "tag_result": null, "ecs_deployments": []}}
-        }],
-        "last_date_deployed": "2020-10-01T12:05:00.000001"
-    });
-    let release = decode(value);
+fn weco_deploy_4_environment_id_details_tags_and_nulls() {
+    let release = decode(legacy("weco-deploy 4"));
     let d = &release.deployments()[0];
     assert!(
-        matches!(d.environment_record(), DeploymentEnvironment::Id(id) if id.as_str() == "prod")
+        matches!(d.environment_record(), DeploymentEnvironment::Id(id) if id.as_str() == "stage")
     );
     assert_eq!(
-        d.extra()["details"]["archivist"]["ssm_result"]["Version"],
-        json!(3)
+        d.extra()["details"]["archivist"]["ssm_result"]["new_image"],
+        json!("ref.3f2a9c1")
     );
-    assert_eq!(d.date_created(), at("2020-10-01T12:05:00.000001"));
+    assert_eq!(d.date_created(), at("2021-05-20T08:05:00.123456"));
+    let images = release.images();
+    assert_eq!(
+        images[&svc("archivist")].uri().map(|u| u.as_str()),
+        Some("ref.3f2a9c1")
+    );
+    assert_eq!(images[&svc("notifier")], ImageEntry::Missing);
 }
 
 #[test]
-fn weco_deploy_5_image_values_tag_null_and_tag_set() {
-    let value = json!({
-        "release_id": "b3f1e0a2-0000-4000-8000-000000000000",
-        "project_id": "catalogue",
-        "project_name": "Catalogue",
-        "date_created": "2021-03-01T08:00:00",
-        "requested_by": "arn:aws:sts::1:assumed-role/ci/s",
-        "description": "x",
-        "images": {
-            "api": "ref.3f2a9c1",
-            "gone": null,
-            "tagged": ["env.prod", "ref.9b1d77e"]
-        },
-        "deployments": []
-    });
-    let release = decode(value);
-    let images = release.images();
-    assert_eq!(
-        images[&svc("api")].uri().map(|u| u.as_str()),
-        Some("ref.3f2a9c1")
-    );
-    assert_eq!(images[&svc("gone")], ImageEntry::Missing);
-    assert!(matches!(&images[&svc("tagged")], ImageEntry::Tags(tags) if tags.len() == 2));
+fn images_as_tag_sets() {
+    let release = decode(legacy("tag sets"));
+    assert!(matches!(
+        &release.images()[&svc("archivist")],
+        ImageEntry::Tags(tags) if tags.len() == 2
+    ));
     assert_eq!(release.last_date_deployed(), None);
     assert!(release.deployments().is_empty());
 }
 
 #[test]
 fn missing_deployments_and_unknown_attributes() {
-    let value = json!({
-        "release_id": "r-1",
-        "project_id": "p",
-        "project_name": "P",
-        "date_created": "2019-07-10T10:44:02",
-        "requested_by": {"id": "unknown", "name": "unknown"},
-        "description": "d",
-        "images": {"a": "u"},
-        "release_manifest": {"anything": [1, 2]}
-    });
-    let release = Release::from_json(value, "r-1").expect("decodes");
+    let mut value = legacy("never deployed");
+    value.as_object_mut().expect("object").remove("deployments");
+    let release = Release::from_json(value, "never deployed").expect("decodes");
     assert!(release.deployments().is_empty());
     assert_eq!(
         release.extra()["release_manifest"],
-        json!({"anything": [1, 2]})
+        json!({"archivist": {"digest": "sha256:0123abcd"}})
     );
     // Written back with `deployments` created as `[]`, as the old tools did.
     assert_eq!(release.to_json()["deployments"], json!([]));
@@ -222,8 +196,8 @@ fn malformed_records_name_the_attribute() {
     assert_eq!(attribute, "images.a/../../prod");
     assert!(message.contains("a/../../prod"), "{message}");
 
-    let (attribute, _) = malformed(|v| v["images"]["feeding"] = json!(""));
-    assert_eq!(attribute, "images.feeding");
+    let (attribute, _) = malformed(|v| v["images"]["bagger"] = json!(""));
+    assert_eq!(attribute, "images.bagger");
 
     let (attribute, message) = malformed(|v| v["deployments"][0]["environment"] = json!("a/b"));
     assert_eq!(attribute, "deployments[0].environment");

@@ -290,4 +290,19 @@ pub async fn release_store_concurrent_deployments(store: &dyn ReleaseStore, proj
         Some(at(COUNT as i64 * SECOND)),
         "conformance: after concurrent deployments last_date_deployed must be the newest"
     );
+    let recent = must(
+        store.recent_deployments(project, None, COUNT).await,
+        format_args!("recent_deployments({project}, None, {COUNT})"),
+    )
+    .records;
+    assert_eq!(
+        recent.len(),
+        COUNT,
+        "conformance: recent_deployments must list every concurrent deployment"
+    );
+    assert_eq!(
+        recent.first().map(|r| r.deployment.date_created()),
+        Some(at(COUNT as i64 * SECOND)),
+        "conformance: recent_deployments must list the newest concurrent deployment first"
+    );
 }

@@ -14,7 +14,7 @@ use super::support::*;
 pub async fn release_store_legacy_records(store: &dyn ReleaseStore, project: &ProjectId) {
     let records = legacy_records(project);
     let mut releases = Vec::new();
-    for (name, record) in &records {
+    for LegacyRecord { name, record, .. } in &records {
         let release = Release::from_json(record.clone(), name)
             .unwrap_or_else(|e| panic!("conformance: fixed legacy record {name}: {e}"));
         create(store, &release).await;
@@ -78,14 +78,31 @@ pub async fn release_store_legacy_records(store: &dyn ReleaseStore, project: &Pr
     }
 }
 
-/// One record per shape in `existing-records.md`, as (name, JSON).
-fn legacy_records(project: &ProjectId) -> Vec<(String, Value)> {
+/// One release record as an earlier tool wrote it: the one catalogue of
+/// legacy shapes behind [`release_store_legacy_records`], and for tests of
+/// decoding and of raw backend items.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct LegacyRecord {
+    /// A short, stable name of the shape (`release_tooling`,
+    /// `weco-deploy 2`, `weco-deploy 4`, `tag sets`, `never deployed`).
+    pub name: &'static str,
+    /// What is particular to it.
+    pub about: &'static str,
+    /// The record, as the tool wrote it.
+    pub record: Value,
+}
+
+/// One record per release shape the earlier tools wrote (see the crate
+/// docs, "Record shapes"), each of `project`, with distinct release ids.
+pub fn legacy_records(project: &ProjectId) -> Vec<LegacyRecord> {
     let p = project.as_str();
     let ecr = "760097843905.dkr.ecr.eu-west-1.amazonaws.com/uk.ac.wellcome";
     vec![
-        (
-            "release_tooling (2019): {id, name} requesters, environment maps".to_owned(),
-            json!({
+        LegacyRecord {
+            name: "release_tooling",
+            about: "{id, name} requesters, environment maps with extra keys, an http image",
+            record: json!({
                 "release_id": "1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed",
                 "project_id": p,
                 "project_name": "Storage service",
@@ -94,21 +111,23 @@ fn legacy_records(project: &ProjectId) -> Vec<(String, Value)> {
                 "description": "No description provided",
                 "images": {
                     "archivist": format!("{ecr}/archivist:3f2a9c1e5b7d9f0a1c3e5b7d9f0a1c3e5b7d9f0a"),
-                    "bagger": format!("{ecr}/bagger:ref.3f2a9c1")
+                    "bagger": format!("{ecr}/bagger:ref.3f2a9c1"),
+                    "bags_api": "http://example.com/images/bags_api/00001"
                 },
                 "deployments": [{
                     "date_created": "2019-07-10T11:00:00",
                     "description": "No description provided",
                     "environment": {"id": "stage", "name": "Staging",
                                     "aws_region_name": "eu-west-1"},
-                    "requested_by": {"id": "unknown", "name": "unknown"}
+                    "requested_by": {"id": "alice", "name": "Alice"}
                 }],
                 "last_date_deployed": "2019-07-10T11:00:00"
             }),
-        ),
-        (
-            "weco-deploy 2.x: ARN requesters, environment maps".to_owned(),
-            json!({
+        },
+        LegacyRecord {
+            name: "weco-deploy 2",
+            about: "ARN requesters, environment maps",
+            record: json!({
                 "release_id": "6ec0bd7f-11c0-43da-975e-2a8ad9ebae0b",
                 "project_id": p,
                 "project_name": "Storage service",
@@ -132,10 +151,11 @@ fn legacy_records(project: &ProjectId) -> Vec<(String, Value)> {
                 ],
                 "last_date_deployed": "2020-03-03T09:00:00.500000"
             }),
-        ),
-        (
-            "weco-deploy 4.x/5.x: id environments, details, bare tags and null images".to_owned(),
-            json!({
+        },
+        LegacyRecord {
+            name: "weco-deploy 4",
+            about: "id environments, per-image details, bare tags and null images",
+            record: json!({
                 "release_id": "a3bb189e-8bf9-3888-9912-ace4e6543002",
                 "project_id": p,
                 "project_name": "Storage service",
@@ -162,10 +182,11 @@ fn legacy_records(project: &ProjectId) -> Vec<(String, Value)> {
                 }],
                 "last_date_deployed": "2021-05-20T08:05:00.123456"
             }),
-        ),
-        (
-            "weco-deploy, Nov 2020: images as sets of tags".to_owned(),
-            json!({
+        },
+        LegacyRecord {
+            name: "tag sets",
+            about: "images as sets of tags (November 2020)",
+            record: json!({
                 "release_id": "c56a4180-65aa-42ec-a945-5fd21dec0538",
                 "project_id": p,
                 "project_name": "Storage service",
@@ -178,10 +199,11 @@ fn legacy_records(project: &ProjectId) -> Vec<(String, Value)> {
                 },
                 "deployments": []
             }),
-        ),
-        (
-            "never deployed, with an unknown top-level attribute".to_owned(),
-            json!({
+        },
+        LegacyRecord {
+            name: "never deployed",
+            about: "no deployments, an unknown top-level attribute",
+            record: json!({
                 "release_id": "f47ac10b-58cc-4372-a567-0e02b2c3d479",
                 "project_id": p,
                 "project_name": "Storage service",
@@ -192,6 +214,6 @@ fn legacy_records(project: &ProjectId) -> Vec<(String, Value)> {
                 "deployments": [],
                 "release_manifest": {"archivist": {"digest": "sha256:0123abcd"}}
             }),
-        ),
+        },
     ]
 }

@@ -51,7 +51,7 @@
 //! - [`release_store_deployment_fields_survive`]: unknown deployment fields
 //!   (`details`) and the legacy environment/requester shapes are kept.
 //! - [`release_store_concurrent_deployments`]: 64 concurrent deployments of
-//!   one release are all recorded.
+//!   one release are all recorded, and all listed newest first.
 //! - [`release_store_legacy_records`]: releases in every shape the old tools
 //!   wrote are stored and read back as they were, and can be deployed.
 //!
