@@ -1,26 +1,4 @@
-//! Validated names: project, label, service, environment and release ids,
-//! and image URIs.
-//!
-//! Every name is checked once, where it enters the process (a manifest, a
-//! command-line argument, a record read back from a store). After that the
-//! type system guarantees that no SSM parameter name or DynamoDB table name
-//! can be built from a value such as `a/../../prod`.
-//!
-//! The rules for the id types ([`ProjectId`], [`Label`], [`ServiceId`],
-//! [`EnvironmentId`], [`ReleaseId`]) are those of one SSM parameter-name
-//! segment, which are also valid in a DynamoDB table name:
-//!
-//! - 1 to [`MAX_NAME_LEN`] characters from `A-Z a-z 0-9 _ . -`;
-//! - not `.` or `..`;
-//! - a project id may not start with `aws` or `ssm` (any case): SSM reserves
-//!   those prefixes;
-//! - a release id may not be `latest`, which user interfaces reserve for
-//!   "the newest release" (see [`ReleaseRef`]);
-//! - an environment id may not be `latest`: an environment's images live at
-//!   the label of the same name, and `latest` is where CI publishes.
-//!
-//! Parameter names are built and parsed here and nowhere else:
-//! `/{project_id}/images/{label}/{service_id}`.
+//! The id types and [`ImageUri`]: validated once, where they enter.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -28,201 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The longest id accepted, in characters.
-///
-/// With it, the longest parameter name this crate builds is well under SSM's
-/// 1011-character limit and the longest default table name
-/// (`wellcome-releases-{project_id}`) under DynamoDB's 255.
-pub const MAX_NAME_LEN: usize = 128;
-
-/// The longest image URI accepted, in bytes: SSM's limit for a standard
-/// parameter's value.
-pub const MAX_IMAGE_URI_LEN: usize = 4096;
-
-/// The label CI publishes to and `prepare` reads by default.
-pub const LATEST_LABEL: &str = "latest";
-
-/// The most characters of one outside value (an argument, a manifest key, a
-/// record attribute) that a message shows; see [`Escaped::new`].
-pub const MAX_ECHO_CHARS: usize = 256;
-
-/// Outside text shown inside a message or a line of output: control and
-/// other invisible characters are escaped as Rust's `{:?}` escapes them
-/// (`\n`, `\u{1b}`, `\u{202e}`), so a value cannot move the cursor, colour
-/// the terminal or hide part of the line; printable characters, other
-/// scripts included, are shown as they are.
-///
-/// Backslashes and quotes are left alone, so text that went through
-/// `Escaped` once is shown unchanged: a message may quote another message
-/// that escaped its own values.
-///
-/// ```
-/// use release_tracking::names::Escaped;
-///
-/// assert_eq!(Escaped::new("\u{1b}[31mprod\n").to_string(), "\\u{1b}[31mprod\\n");
-/// assert_eq!(Escaped::new("Zürich 東京").to_string(), "Zürich 東京");
-/// let long = "x".repeat(1000);
-/// assert_eq!(Escaped::new(&long).to_string().chars().count(), 256 + 1); // then `…`
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Escaped<'a> {
-    text: &'a str,
-    max_chars: usize,
-}
-
-impl<'a> Escaped<'a> {
-    /// A value echoed from input: its first [`MAX_ECHO_CHARS`] characters,
-    /// then `…` if there were more.
-    pub fn new(text: &'a str) -> Escaped<'a> {
-        Escaped {
-            text,
-            max_chars: MAX_ECHO_CHARS,
-        }
-    }
-
-    /// All of `text`: for text that is not one value but may quote some (a
-    /// parser's or a service's message, a description, a whole message).
-    pub fn whole(text: &'a str) -> Escaped<'a> {
-        Escaped {
-            text,
-            max_chars: usize::MAX,
-        }
-    }
-}
-
-impl fmt::Display for Escaped<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use fmt::Write;
-        let mut chars = self.text.chars();
-        for (i, c) in chars.by_ref().take(self.max_chars).enumerate() {
-            match c {
-                '\\' | '"' | '\'' => f.write_char(c)?,
-                // A combining mark that starts the value would join the
-                // character before it, so it is escaped there; elsewhere it
-                // belongs to the letter before it. `str::escape_debug` draws
-                // that line: escape `c` as a string's second character.
-                _ if i > 0 && !c.is_ascii() => {
-                    let pair = String::from_iter(['x', c]);
-                    for e in pair.escape_debug().skip(1) {
-                        f.write_char(e)?;
-                    }
-                }
-                _ => write!(f, "{}", c.escape_debug())?,
-            }
-        }
-        if chars.next().is_some() {
-            f.write_char('…')?;
-        }
-        Ok(())
-    }
-}
-
-/// Which kind of name a [`NameError`] is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum NameKind {
-    /// A [`ProjectId`].
-    ProjectId,
-    /// A [`Label`].
-    Label,
-    /// A [`ServiceId`].
-    ServiceId,
-    /// An [`EnvironmentId`].
-    EnvironmentId,
-    /// A [`ReleaseId`].
-    ReleaseId,
-    /// An [`ImageUri`].
-    ImageUri,
-}
-
-impl fmt::Display for NameKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            NameKind::ProjectId => "project id",
-            NameKind::Label => "label",
-            NameKind::ServiceId => "service id",
-            NameKind::EnvironmentId => "environment id",
-            NameKind::ReleaseId => "release id",
-            NameKind::ImageUri => "image URI",
-        })
-    }
-}
-
-/// Why a name was rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NameProblem {
-    /// The name is empty.
-    Empty,
-    /// The name is longer than the limit (characters for ids, bytes for URIs).
-    TooLong {
-        /// The limit.
-        max: usize,
-    },
-    /// The name contains a character outside `A-Z a-z 0-9 _ . -`.
-    InvalidCharacter(char),
-    /// The name is `.` or `..`.
-    DotSegment,
-    /// The name is, or starts with, a reserved word.
-    Reserved(&'static str),
-}
-
-impl fmt::Display for NameProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NameProblem::Empty => f.write_str("it is empty"),
-            NameProblem::TooLong { max } => write!(f, "it is longer than {max}"),
-            NameProblem::InvalidCharacter(c) => write!(
-                f,
-                "it contains '{}'; only letters, digits, `_`, `.` and `-` are allowed",
-                Escaped::new(c.encode_utf8(&mut [0; 4]))
-            ),
-            NameProblem::DotSegment => f.write_str("`.` and `..` are not names"),
-            NameProblem::Reserved(what) => write!(f, "{what} is reserved"),
-        }
-    }
-}
-
-/// A name that failed validation: which kind, the value, and why. The
-/// message shows the value through [`Escaped::new`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {kind} \"{}\": {problem}", Escaped::new(value))]
-pub struct NameError {
-    kind: NameKind,
-    value: String,
-    problem: NameProblem,
-}
-
-impl NameError {
-    fn new(kind: NameKind, value: &str, problem: NameProblem) -> Self {
-        // Keep one character more than is shown, so the message can say
-        // that the value was cut.
-        let value = value.chars().take(MAX_ECHO_CHARS + 1).collect();
-        NameError {
-            kind,
-            value,
-            problem,
-        }
-    }
-
-    /// Which kind of name was rejected.
-    pub fn kind(&self) -> NameKind {
-        self.kind
-    }
-
-    /// The rejected value, cut to its first [`MAX_ECHO_CHARS`] characters.
-    pub fn value(&self) -> &str {
-        match self.value.char_indices().nth(MAX_ECHO_CHARS) {
-            Some((end, _)) => &self.value[..end],
-            None => &self.value,
-        }
-    }
-
-    /// Why it was rejected.
-    pub fn problem(&self) -> &NameProblem {
-        &self.problem
-    }
-}
+use super::{NameError, NameKind, NameProblem, LATEST_LABEL, MAX_IMAGE_URI_LEN, MAX_NAME_LEN};
 
 fn check_segment(kind: NameKind, value: &str) -> Result<(), NameError> {
     if value.is_empty() {
@@ -259,7 +43,7 @@ macro_rules! segment_name {
         pub struct $name(String);
 
         impl $name {
-            /// Validates `value` (see the [module docs](self) for the rules).
+            /// Validates `value` (see the [module docs](crate::names) for the rules).
             pub fn new(value: impl Into<String>) -> Result<Self, NameError> {
                 let value = value.into();
                 check_segment($kind, &value)?;
@@ -588,60 +372,6 @@ impl<'de> Deserialize<'de> for ImageUri {
         ImageUri::new(value).map_err(serde::de::Error::custom)
     }
 }
-
-/// The SSM path that holds every image of `label`: `/{project}/images/{label}`.
-pub fn label_path(project: &ProjectId, label: &Label) -> String {
-    format!("/{project}/images/{label}")
-}
-
-/// The SSM parameter name of one image:
-/// `/{project}/images/{label}/{service}`.
-pub fn image_parameter_name(project: &ProjectId, label: &Label, service: &ServiceId) -> String {
-    format!("/{project}/images/{label}/{service}")
-}
-
-/// Why a parameter under a label path is not an image of that label.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ParameterNameProblem {
-    /// The name is not under `/{project}/images/{label}/`.
-    OutsideLabel,
-    /// The name has more segments below the label (`…/{label}/a/b`).
-    TooDeep,
-    /// The last segment is not a valid service id.
-    InvalidServiceId(NameError),
-}
-
-impl fmt::Display for ParameterNameProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParameterNameProblem::OutsideLabel => f.write_str("it is not under the label's path"),
-            ParameterNameProblem::TooDeep => {
-                f.write_str("it is nested below a service id (`…/{label}/{service}/…`)")
-            }
-            ParameterNameProblem::InvalidServiceId(e) => e.fmt(f),
-        }
-    }
-}
-
-/// The service id of parameter `name` if it is an image of `label`
-/// (`/{project}/images/{label}/{service}`), or why it is not.
-pub fn parse_image_parameter_name(
-    project: &ProjectId,
-    label: &Label,
-    name: &str,
-) -> Result<ServiceId, ParameterNameProblem> {
-    let prefix = label_path(project, label);
-    let rest = name
-        .strip_prefix(prefix.as_str())
-        .and_then(|rest| rest.strip_prefix('/'))
-        .ok_or(ParameterNameProblem::OutsideLabel)?;
-    if rest.contains('/') {
-        return Err(ParameterNameProblem::TooDeep);
-    }
-    ServiceId::new(rest).map_err(ParameterNameProblem::InvalidServiceId)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,28 +420,6 @@ mod tests {
         assert!(err.to_string().contains("CI publishes"), "{err}");
         assert_eq!("latest".parse::<ReleaseRef>().unwrap(), ReleaseRef::Latest);
         assert!(Label::new("latest").is_ok());
-    }
-
-    #[test]
-    fn parameter_names_round_trip() {
-        let p = ProjectId::new("storage").unwrap();
-        let l = Label::latest();
-        let s = ServiceId::new("archivist").unwrap();
-        let name = image_parameter_name(&p, &l, &s);
-        assert_eq!(name, "/storage/images/latest/archivist");
-        assert_eq!(parse_image_parameter_name(&p, &l, &name).unwrap(), s);
-        assert_eq!(
-            parse_image_parameter_name(&p, &l, "/storage/images/latest/a/b"),
-            Err(ParameterNameProblem::TooDeep)
-        );
-        assert_eq!(
-            parse_image_parameter_name(&p, &l, "/storage/images/latestx/a"),
-            Err(ParameterNameProblem::OutsideLabel)
-        );
-        assert!(matches!(
-            parse_image_parameter_name(&p, &l, "/storage/images/latest/a b"),
-            Err(ParameterNameProblem::InvalidServiceId(_))
-        ));
     }
 
     #[test]
