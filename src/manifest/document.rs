@@ -35,13 +35,7 @@ pub(super) fn read_document(text: &str, file: &str) -> Result<Document> {
         let value = read_yaml(text, file, &duplicate)?;
         let root = yaml11::compose(text).map_err(|e| {
             let marker = e.marker();
-            Error::ManifestSyntax {
-                file: file.to_owned(),
-                format: "YAML",
-                line: marker.line().max(1),
-                column: marker.col() + 1,
-                message: e.info(),
-            }
+            syntax_error(file, "YAML", (marker.line(), marker.col() + 1), &e.info())
         })?;
         Ok((value, root))
     }
@@ -62,14 +56,7 @@ fn read_json(text: &str, file: &str, duplicate: &RefCell<Option<String>>) -> Res
     let (line, column) = (error.line(), error.column());
     let message = error.to_string();
     let message = strip_suffix(&message, &format!(" at line {line} column {column}"));
-    Err(Error::ManifestSyntax {
-        file: file.to_owned(),
-        format: "JSON",
-        line: line.max(1),
-        // serde_json reports column 0 at the start of a line.
-        column: column.max(1),
-        message: message.to_owned(),
-    })
+    Err(syntax_error(file, "JSON", (line, column), message))
 }
 
 fn read_yaml(text: &str, file: &str, duplicate: &RefCell<Option<String>>) -> Result<Value> {
@@ -105,13 +92,24 @@ fn read_yaml(text: &str, file: &str, duplicate: &RefCell<Option<String>>) -> Res
         .unwrap_or((0, 0));
     let message = error.to_string();
     let message = strip_suffix(&message, &format!(" at line {line}, column {column}"));
-    Err(Error::ManifestSyntax {
+    Err(syntax_error(file, "YAML", (line, column), message))
+}
+
+/// A parser's error at a 1-based position; 0 (serde_json's column at the
+/// start of a line, or no position known) is shown as 1.
+fn syntax_error(
+    file: &str,
+    format: &'static str,
+    (line, column): (usize, usize),
+    message: &str,
+) -> Error {
+    Error::ManifestSyntax {
         file: file.to_owned(),
-        format: "YAML",
+        format,
         line: line.max(1),
         column: column.max(1),
         message: message.to_owned(),
-    })
+    }
 }
 
 /// Where saphyr's own duplicate-key check finds the first repeated key (our

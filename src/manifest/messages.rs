@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::yaml11::Node;
 use crate::error::Error;
 use crate::names::{Escaped, MAX_ECHO_CHARS};
 
@@ -34,6 +35,45 @@ pub(super) fn key_path(parent: &str, key: &str) -> String {
 
 pub(super) fn index_path(parent: &str, index: usize) -> String {
     format!("{parent}[{index}]")
+}
+
+/// A list in the document: its items, its key path and its YAML node.
+pub(super) struct List<'v> {
+    items: &'v [Value],
+    path: String,
+    node: Option<&'v Node>,
+}
+
+impl<'v> List<'v> {
+    /// The list `items` at `key` of the entry at `path` whose node is `node`.
+    pub(super) fn at(
+        path: &str,
+        key: &str,
+        items: &'v [Value],
+        node: Option<&'v Node>,
+    ) -> List<'v> {
+        List {
+            items,
+            path: key_path(path, key),
+            node: node.and_then(|n| n.get(key)),
+        }
+    }
+
+    /// How many items it holds.
+    pub(super) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Each item with its key path (`storage.environments[1]`) and YAML node.
+    pub(super) fn items(&self) -> impl Iterator<Item = (String, &'v Value, Option<&'v Node>)> + '_ {
+        self.items.iter().enumerate().map(|(i, item)| {
+            (
+                index_path(&self.path, i),
+                item,
+                self.node.and_then(|n| n.index(i)),
+            )
+        })
+    }
 }
 
 pub(super) fn invalid(file: &str, location: &str, problem: &str) -> Error {

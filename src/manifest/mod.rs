@@ -219,3 +219,93 @@ impl Manifest {
         &self.warnings
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::names::ServiceId;
+
+    fn service(id: &str) -> ServiceId {
+        ServiceId::new(id).unwrap()
+    }
+
+    #[test]
+    fn image_repositories_read_account_and_namespace_overrides() {
+        let text = r#"{"storage": {"name": "Storage", "environments": [],
+            "image_repositories": [
+                {"id": "api", "services": ["api"], "account_id": "975596993436", "namespace": "uk.ac.wellcome"},
+                {"id": "worker", "services": ["worker"], "account_id": null}
+            ]}}"#;
+        let manifest = Manifest::parse(text, "m").unwrap();
+        assert!(manifest.warnings().is_empty(), "{:?}", manifest.warnings());
+        let repositories = manifest.select(None).unwrap().image_repositories();
+        assert_eq!(
+            repositories,
+            [
+                ImageRepository::new("api", vec![service("api")])
+                    .with_account_id("975596993436")
+                    .with_namespace("uk.ac.wellcome"),
+                ImageRepository::new("worker", vec![service("worker")]),
+            ]
+        );
+    }
+
+    #[test]
+    fn image_repository_overrides_must_be_strings() {
+        for key in ["account_id", "namespace"] {
+            let text = format!(
+                r#"{{"storage": {{"name": "Storage", "environments": [],
+                    "image_repositories": [{{"id": "api", "services": [], "{key}": 12}}]}}}}"#
+            );
+            match Manifest::parse(&text, "m") {
+                Err(Error::ManifestInvalid {
+                    location, problem, ..
+                }) => {
+                    assert_eq!(location, format!("storage.image_repositories[0].{key}"));
+                    assert!(problem.contains("expected a string"), "{problem}");
+                }
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn project_builders_set_every_field() {
+        let project = Project::new(ProjectId::new("storage").unwrap(), "Storage", vec![])
+            .unwrap()
+            .with_role_arn("arn:aws:iam::1:role/ci")
+            .with_aws_region("eu-west-1")
+            .with_account_id("760097843905")
+            .with_namespace("uk.ac.wellcome")
+            .with_image_repositories([ImageRepository::new("api", vec![service("api")])]);
+        assert_eq!(project.role_arn(), Some("arn:aws:iam::1:role/ci"));
+        assert_eq!(project.aws_region(), Some("eu-west-1"));
+        assert_eq!(project.account_id(), Some("760097843905"));
+        assert_eq!(project.namespace(), Some("uk.ac.wellcome"));
+        assert_eq!(project.image_repositories().len(), 1);
+        assert_eq!(project.image_repositories()[0].id, "api");
+    }
+
+    #[test]
+    fn image_repository_for_prefers_the_services_list_then_the_id() {
+        let project = Project::new(ProjectId::new("storage").unwrap(), "Storage", vec![])
+            .unwrap()
+            .with_image_repositories([
+                ImageRepository::new("worker", vec![]),
+                ImageRepository::new("shared", vec![service("worker"), service("api")]),
+                ImageRepository::new("ingest", vec![]),
+            ]);
+        let id_of = |s: &str| {
+            project
+                .image_repository_for(&service(s))
+                .map(|r| r.id.as_str())
+        };
+        // Listed in `services` wins over an entry named like the service.
+        assert_eq!(id_of("worker"), Some("shared"));
+        assert_eq!(id_of("api"), Some("shared"));
+        // Not listed anywhere: the entry with the service's id.
+        assert_eq!(id_of("ingest"), Some("ingest"));
+        assert_eq!(id_of("other"), None);
+    }
+}

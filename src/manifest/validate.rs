@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::messages::{index_path, invalid, key_path, near_miss, quoted, wrong_type, TOP_LEVEL};
+use super::messages::{invalid, key_path, near_miss, quoted, wrong_type, List, TOP_LEVEL};
 use super::types::check_unique_environments;
 use super::yaml11::{Node, Reading};
 use super::{Environment, ImageRepository, Manifest, Project};
@@ -238,21 +238,31 @@ fn required_name<'v>(
     name_text(file, &key_path(path, "name"), value, node, what)
 }
 
+/// `value`, found at `key` of the entry at `path`, as a list; a value that
+/// is not a list is an error.
+fn list_at<'v>(
+    file: &str,
+    path: &str,
+    key: &str,
+    (value, node): (&'v Value, Option<&'v Node>),
+    what: &str,
+) -> Result<List<'v>> {
+    match value {
+        Value::Array(items) => Ok(List::at(path, key, items, node)),
+        other => Err(wrong_type(file, &key_path(path, key), what, other)),
+    }
+}
+
 /// The entries of a list of objects with their key paths and YAML nodes;
 /// an entry that is not an object is an error.
 fn object_entries<'v>(
     file: &'v str,
-    list: &'v [Value],
-    list_path: &'v str,
-    list_node: Option<&'v Node>,
+    list: &'v List<'v>,
     what: &'v str,
 ) -> impl Iterator<Item = Result<(String, &'v Map<String, Value>, Option<&'v Node>)>> + 'v {
-    list.iter().enumerate().map(move |(i, entry)| {
-        let path = index_path(list_path, i);
-        match entry {
-            Value::Object(entry) => Ok((path, entry, list_node.and_then(|n| n.index(i)))),
-            other => Err(wrong_type(file, &path, what, other)),
-        }
+    list.items().map(move |(path, entry, node)| match entry {
+        Value::Object(entry) => Ok((path, entry, node)),
+        other => Err(wrong_type(file, &path, what, other)),
     })
 }
 
@@ -361,21 +371,10 @@ fn build_environments(
     known: &[&str],
 ) -> Result<Vec<Environment>> {
     const WHAT: &str = "a list of environments (`[{id, name}]`)";
-    let list_path = key_path(path, "environments");
-    let list = match required(file, path, object, known, "environments", WHAT)? {
-        Value::Array(list) => list,
-        other => return Err(wrong_type(file, &list_path, WHAT, other)),
-    };
-    let list_node = node.and_then(|n| n.get("environments"));
+    let value = required(file, path, object, known, "environments", WHAT)?;
+    let list = list_at(file, path, "environments", (value, node), WHAT)?;
     let mut environments = Vec::with_capacity(list.len());
-    let entries = object_entries(
-        file,
-        list,
-        &list_path,
-        list_node,
-        "an object with `id` and `name`",
-    );
-    for entry in entries {
+    for entry in object_entries(file, &list, "an object with `id` and `name`") {
         let (env_path, entry, entry_node) = entry?;
         let id = required_id(
             file,
@@ -416,22 +415,12 @@ fn build_image_repositories(
     node: Option<&Node>,
 ) -> Result<Vec<ImageRepository>> {
     const WHAT: &str = "a list of image repositories (`[{id, services: [...]}]`)";
-    let list_path = key_path(path, "image_repositories");
     let list = match object.get("image_repositories") {
         None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(list)) => list,
-        Some(other) => return Err(wrong_type(file, &list_path, WHAT, other)),
+        Some(value) => list_at(file, path, "image_repositories", (value, node), WHAT)?,
     };
-    let list_node = node.and_then(|n| n.get("image_repositories"));
     let mut repositories = Vec::with_capacity(list.len());
-    let entries = object_entries(
-        file,
-        list,
-        &list_path,
-        list_node,
-        "an object with `id` and `services`",
-    );
-    for entry in entries {
+    for entry in object_entries(file, &list, "an object with `id` and `services`") {
         let (entry_path, entry, entry_node) = entry?;
         let id = required_id(
             file,
@@ -442,25 +431,17 @@ fn build_image_repositories(
             "a string (the repository id)",
         )?;
         const SERVICES: &str = "a list of service ids";
-        let services_path = key_path(&entry_path, "services");
-        let services = match required(
+        let value = required(
             file,
             &entry_path,
             entry,
             IMAGE_REPOSITORY_KEYS,
             "services",
             SERVICES,
-        )? {
-            Value::Array(services) => services,
-            other => return Err(wrong_type(file, &services_path, SERVICES, other)),
-        };
-        let services_node = entry_node.and_then(|n| n.get("services"));
-        let services = services
-            .iter()
-            .enumerate()
-            .map(|(j, service)| {
-                let service_path = index_path(&services_path, j);
-                let service_node = services_node.and_then(|n| n.index(j));
+        )?;
+        let services = list_at(file, &entry_path, "services", (value, entry_node), SERVICES)?
+            .items()
+            .map(|(service_path, service, service_node)| {
                 let service = id_text(file, &service_path, service, service_node, "a service id")?;
                 ServiceId::new(service).map_err(|e| invalid(file, &service_path, &e.to_string()))
             })
@@ -475,54 +456,4 @@ fn build_image_repositories(
         });
     }
     Ok(repositories)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::Error;
-
-    fn service(id: &str) -> ServiceId {
-        ServiceId::new(id).unwrap()
-    }
-
-    #[test]
-    fn image_repositories_read_account_and_namespace_overrides() {
-        let text = r#"{"storage": {"name": "Storage", "environments": [],
-            "image_repositories": [
-                {"id": "api", "services": ["api"], "account_id": "975596993436", "namespace": "uk.ac.wellcome"},
-                {"id": "worker", "services": ["worker"], "account_id": null}
-            ]}}"#;
-        let manifest = Manifest::parse(text, "m").unwrap();
-        assert!(manifest.warnings().is_empty(), "{:?}", manifest.warnings());
-        let repositories = manifest.select(None).unwrap().image_repositories();
-        assert_eq!(
-            repositories,
-            [
-                ImageRepository::new("api", vec![service("api")])
-                    .with_account_id("975596993436")
-                    .with_namespace("uk.ac.wellcome"),
-                ImageRepository::new("worker", vec![service("worker")]),
-            ]
-        );
-    }
-
-    #[test]
-    fn image_repository_overrides_must_be_strings() {
-        for key in ["account_id", "namespace"] {
-            let text = format!(
-                r#"{{"storage": {{"name": "Storage", "environments": [],
-                    "image_repositories": [{{"id": "api", "services": [], "{key}": 12}}]}}}}"#
-            );
-            match Manifest::parse(&text, "m") {
-                Err(Error::ManifestInvalid {
-                    location, problem, ..
-                }) => {
-                    assert_eq!(location, format!("storage.image_repositories[0].{key}"));
-                    assert!(problem.contains("expected a string"), "{problem}");
-                }
-                other => panic!("{key}: {other:?}"),
-            }
-        }
-    }
 }

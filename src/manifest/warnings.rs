@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::messages::{index_path, key_path, near_miss, suggestion, unknown_keys};
+use super::messages::{key_path, near_miss, suggestion, unknown_keys, List};
 use super::validate::{
     is_oldest_form, position_text, project_keys, yaml11_problem, ENVIRONMENT_KEYS,
     IMAGE_REPOSITORY_KEYS,
@@ -65,19 +65,15 @@ fn project_warnings(
         ),
     ];
     for (list_key, known, required) in lists {
-        let Some(Value::Array(list)) = object.get(list_key) else {
+        let Some(Value::Array(items)) = object.get(list_key) else {
             continue;
         };
-        let list_path = key_path(path, list_key);
-        let list_node = node.and_then(|n| n.get(list_key));
-        for (i, entry) in list.iter().enumerate() {
+        for (entry_path, entry, entry_node) in List::at(path, list_key, items, node).items() {
             let Value::Object(entry) = entry else {
                 continue;
             };
-            let entry_path = index_path(&list_path, i);
             unknown_key_warnings(out, file, &entry_path, entry, known, required);
             if list_key == "environments" {
-                let entry_node = list_node.and_then(|n| n.index(i));
                 name_warning(out, file, &entry_path, entry, entry_node, "environment");
             }
         }
