@@ -76,13 +76,25 @@ impl fmt::Debug for Requester {
 
 fn string_field(map: &Map<String, Value>, key: &str) -> Result<String, String> {
     match map.get(key) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(format!(
+        Some(value) => string_value(key, value),
+        None => Err(format!("missing `{key}`")),
+    }
+}
+
+/// The value of field `key` of a legacy map, which must be a string.
+fn string_value(key: &str, value: &Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(format!(
             "`{key}` must be a string, found {}",
             value_kind(other)
         )),
-        None => Err(format!("missing `{key}`")),
     }
+}
+
+/// A value of neither of the shapes a type is read from.
+fn unexpected<E: serde::de::Error>(expected: &str, found: &Value) -> E {
+    E::custom(format!("expected {expected}, found {}", value_kind(found)))
 }
 
 /// What a JSON value is, for "expected X, found Y" messages.
@@ -125,10 +137,10 @@ impl<'de> Deserialize<'de> for Requester {
                 };
                 Ok(Requester::Legacy { id, name })
             }
-            other => Err(D::Error::custom(format!(
-                "expected a principal string or an {{id, name}} map, found {}",
-                value_kind(&other)
-            ))),
+            other => Err(unexpected(
+                "a principal string or an {id, name} map",
+                &other,
+            )),
         }
     }
 }
@@ -193,13 +205,7 @@ impl<'de> Deserialize<'de> for DeploymentEnvironment {
                 map.remove("id");
                 let name = match map.remove("name") {
                     None | Some(Value::Null) => None,
-                    Some(Value::String(s)) => Some(s),
-                    Some(other) => {
-                        return Err(D::Error::custom(format!(
-                            "`name` must be a string, found {}",
-                            value_kind(&other)
-                        )))
-                    }
+                    Some(name) => Some(string_value("name", &name).map_err(D::Error::custom)?),
                 };
                 Ok(DeploymentEnvironment::Legacy {
                     id,
@@ -207,10 +213,10 @@ impl<'de> Deserialize<'de> for DeploymentEnvironment {
                     extra: map,
                 })
             }
-            other => Err(D::Error::custom(format!(
-                "expected an environment id string or an {{id, name}} map, found {}",
-                value_kind(&other)
-            ))),
+            other => Err(unexpected(
+                "an environment id string or an {id, name} map",
+                &other,
+            )),
         }
     }
 }
@@ -375,10 +381,10 @@ impl<'de> Deserialize<'de> for ImageEntry {
                 })
                 .collect::<Result<BTreeSet<_>, _>>()
                 .map(ImageEntry::Tags),
-            other => Err(D::Error::custom(format!(
-                "expected an image URI string, null or a set of tags, found {}",
-                value_kind(&other)
-            ))),
+            other => Err(unexpected(
+                "an image URI string, null or a set of tags",
+                &other,
+            )),
         }
     }
 }
