@@ -1,5 +1,5 @@
 //! Releases, deployments and the values inside them, in the shape of the
-//! records that exist (see the crate docs, "Record shapes").
+//! records that exist (see the crate docs, "Records that already exist").
 //!
 //! Serde for these types is the JSON form of a release item: the DynamoDB
 //! backend converts items to and from JSON and uses it, and so can any other
