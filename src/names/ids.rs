@@ -36,28 +36,18 @@ fn check_segment(kind: NameKind, value: &str) -> Result<(), NameError> {
     Ok(())
 }
 
-macro_rules! segment_name {
-    ($(#[$doc:meta])* $name:ident, $kind:expr, $extra:expr) => {
-        $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
-
+/// What every validated string type has: `as_str`, `into_string`, and the
+/// conversions, comparisons and serde impls through its `new`. `$noun`
+/// names the value in the docs ("name", "URI").
+macro_rules! string_impls {
+    ($name:ident, $noun:literal) => {
         impl $name {
-            /// Validates `value` (see the [module docs](crate::names) for the rules).
-            pub fn new(value: impl Into<String>) -> Result<Self, NameError> {
-                let value = value.into();
-                check_segment($kind, &value)?;
-                let extra: fn(&str) -> Result<(), NameProblem> = $extra;
-                extra(&value).map_err(|problem| NameError::new($kind, &value, problem))?;
-                Ok($name(value))
-            }
-
-            /// The name as a string slice.
+            #[doc = concat!("The ", $noun, " as a string slice.")]
             pub fn as_str(&self) -> &str {
                 &self.0
             }
 
-            /// The name as an owned string.
+            #[doc = concat!("The ", $noun, " as an owned string.")]
             pub fn into_string(self) -> String {
                 self.0
             }
@@ -102,12 +92,6 @@ macro_rules! segment_name {
             }
         }
 
-        impl Borrow<str> for $name {
-            fn borrow(&self) -> &str {
-                &self.0
-            }
-        }
-
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
                 self.0 == other
@@ -135,8 +119,44 @@ macro_rules! segment_name {
     };
 }
 
+macro_rules! segment_name {
+    ($(#[$doc:meta])* $name:ident, $kind:expr, $extra:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates `value` (see the [module docs](crate::names) for the rules).
+            pub fn new(value: impl Into<String>) -> Result<Self, NameError> {
+                let value = value.into();
+                check_segment($kind, &value)?;
+                let extra: fn(&str) -> Result<(), NameProblem> = $extra;
+                extra(&value).map_err(|problem| NameError::new($kind, &value, problem))?;
+                Ok($name(value))
+            }
+        }
+
+        string_impls!($name, "name");
+
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
 fn no_extra_rule(_: &str) -> Result<(), NameProblem> {
     Ok(())
+}
+
+/// The rule of a name that may not be `latest`; `reserved` says as what.
+fn not_latest(value: &str, reserved: &'static str) -> Result<(), NameProblem> {
+    if value == LATEST_LABEL {
+        Err(NameProblem::Reserved(reserved))
+    } else {
+        Ok(())
+    }
 }
 
 segment_name!(
@@ -177,13 +197,7 @@ segment_name!(
     /// would overwrite the builds.
     EnvironmentId,
     NameKind::EnvironmentId,
-    |value| {
-        if value == LATEST_LABEL {
-            Err(NameProblem::Reserved("`latest` (the label CI publishes to)"))
-        } else {
-            Ok(())
-        }
-    }
+    |value| not_latest(value, "`latest` (the label CI publishes to)")
 );
 
 segment_name!(
@@ -191,13 +205,7 @@ segment_name!(
     /// strings; `latest` is reserved (see [`ReleaseRef`]).
     ReleaseId,
     NameKind::ReleaseId,
-    |value| {
-        if value == LATEST_LABEL {
-            Err(NameProblem::Reserved("`latest`"))
-        } else {
-            Ok(())
-        }
-    }
+    |value| not_latest(value, "`latest`")
 );
 
 impl Label {
@@ -297,81 +305,9 @@ impl ImageUri {
         }
         Ok(ImageUri(value))
     }
-
-    /// The URI as a string slice.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The URI as an owned string.
-    pub fn into_string(self) -> String {
-        self.0
-    }
 }
 
-impl fmt::Display for ImageUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.0)
-    }
-}
-
-impl fmt::Debug for ImageUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl FromStr for ImageUri {
-    type Err = NameError;
-    fn from_str(s: &str) -> Result<Self, NameError> {
-        ImageUri::new(s)
-    }
-}
-
-impl TryFrom<String> for ImageUri {
-    type Error = NameError;
-    fn try_from(s: String) -> Result<Self, NameError> {
-        ImageUri::new(s)
-    }
-}
-
-impl TryFrom<&str> for ImageUri {
-    type Error = NameError;
-    fn try_from(s: &str) -> Result<Self, NameError> {
-        ImageUri::new(s)
-    }
-}
-
-impl AsRef<str> for ImageUri {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl PartialEq<str> for ImageUri {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for ImageUri {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl Serialize for ImageUri {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for ImageUri {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = String::deserialize(deserializer)?;
-        ImageUri::new(value).map_err(serde::de::Error::custom)
-    }
-}
+string_impls!(ImageUri, "URI");
 #[cfg(test)]
 mod tests {
     use super::*;
