@@ -102,6 +102,19 @@ pub async fn sdk_config_for(access_key: &str) -> SdkConfig {
         .clone()
 }
 
+/// A project for loading settings that need no project of their own.
+pub fn any_project() -> Project {
+    Project::new(
+        "emulator".parse().expect("project id"),
+        "Emulator",
+        vec![Environment::new(
+            "stage".parse().expect("environment id"),
+            "Staging",
+        )],
+    )
+    .expect("a valid project")
+}
+
 /// The crate's [`AwsSettings`] for the emulator: its endpoint, the test
 /// credentials under `access_key`, the test region, short timeouts, 3
 /// attempts.
