@@ -130,6 +130,7 @@ pub mod manifest;
 pub mod memory;
 pub mod names;
 pub mod release;
+mod report;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod store;
