@@ -235,6 +235,7 @@ fn the_check_list_names_every_check() {
         include_str!("../src/conformance/releases.rs"),
         include_str!("../src/conformance/deployments.rs"),
         include_str!("../src/conformance/legacy.rs"),
+        include_str!("../src/conformance/transfer.rs"),
     ]
     .iter()
     .flat_map(|file| file.lines())

@@ -54,6 +54,8 @@
 //!   one release are all recorded, and all listed newest first.
 //! - [`release_store_legacy_records`]: releases in every shape the old tools
 //!   wrote are stored and read back as they were, and can be deployed.
+//! - [`release_store_created_with_history`]: a release created with its
+//!   deployments (as an import copies it) keeps them and lists them.
 //!
 //! # Running them all
 //!
@@ -120,6 +122,7 @@ macro_rules! for_each_release_store_check {
         $check!(release_store_deployment_fields_survive);
         $check!(release_store_concurrent_deployments);
         $check!(release_store_legacy_records);
+        $check!(release_store_created_with_history);
     };
 }
 
@@ -146,8 +149,10 @@ mod images;
 mod legacy;
 mod releases;
 mod support;
+mod transfer;
 
 pub use deployments::*;
 pub use images::*;
 pub use legacy::*;
 pub use releases::*;
+pub use transfer::*;
