@@ -135,6 +135,7 @@ mod report;
 pub mod sqlite;
 pub mod store;
 pub mod tracker;
+pub mod transfer;
 
 pub use error::{BackendErrorKind, BoxError, Error, PartialDeployment, Result};
 pub use manifest::{Environment, ImageRepository, Manifest, ManifestWarning, Project};
