@@ -123,6 +123,7 @@
 pub mod aws;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod control;
 mod cursor;
 pub mod error;
 mod image_ref;
@@ -135,6 +136,10 @@ pub mod sqlite;
 pub mod store;
 pub mod tracker;
 
+pub use control::{
+    Acquired, Block, ControlAction, ControlChange, ControlEvent, ControlStore, Freeze, Lease,
+    LeaseId, LeaseOperation, LeaseRequest, Reason,
+};
 pub use error::{BackendErrorKind, BoxError, Error, PartialDeployment, Result};
 pub use manifest::{Environment, ImageRepository, Manifest, ManifestWarning, Project};
 pub use memory::{InMemoryImageStore, InMemoryReleaseStore};
