@@ -1017,6 +1017,51 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_project_environment_holder_release_since_and_expiry() {
+        let lease = lease();
+        let busy = busy(lease.clone()).to_string();
+        assert_eq!(
+            busy,
+            "project `storage`: environment `prod` is being deployed by alice (release `r-1`, \
+             since 2024-05-01T10:00:00 UTC, expires 2024-05-01T10:10:00 UTC; host build-7, \
+             lease lease-1)"
+        );
+        let mut mine = lease.clone();
+        mine.lease_id = LeaseId::new("lease-0").unwrap();
+        let mut rollback = lease.clone();
+        rollback.operation = LeaseOperation::Rollback;
+        assert_eq!(
+            lost(&mine, Some(rollback)).to_string(),
+            "project `storage`: lease lease-0 on environment `prod` is no longer held; the \
+             environment is now being rolled back by alice (release `r-1`, since \
+             2024-05-01T10:00:00 UTC, expires 2024-05-01T10:10:00 UTC; host build-7, lease lease-1)"
+        );
+        assert!(lost(&mine, None)
+            .to_string()
+            .ends_with("the environment has no lease now (it was force-unlocked or released)"));
+        let action = ControlAction::new(
+            Requester::new("arn:aws:iam::1:user/bob"),
+            Reason::new("INC-7\nsee the \u{1b}[31mchannel").unwrap(),
+            at("2024-05-01T11:00:00"),
+        )
+        .unwrap();
+        let frozen = Error::EnvironmentFrozen {
+            freeze: Box::new(Freeze::new(&lease.project, &lease.environment, &action)),
+        };
+        assert_eq!(
+            frozen.to_string(),
+            "project `storage`: environment `prod` is frozen by bob since 2024-05-01T11:00:00 \
+             UTC: \"INC-7\\nsee the \\u{1b}[31mchannel\""
+        );
+        let blocked = Error::ReleaseBlocked {
+            block: Box::new(Block::new(&lease.project, &lease.release, &action)),
+        };
+        assert!(blocked.to_string().starts_with(
+            "project `storage`: release `r-1` is blocked by bob since 2024-05-01T11:00:00 UTC: "
+        ));
+    }
+
+    #[test]
     fn inputs_are_checked() {
         assert!(matches!(
             Reason::new("  \n"),
