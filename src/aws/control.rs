@@ -48,8 +48,10 @@ const ITEM_ONLY: [&str; 4] = [KEY, RECORD_TYPE, EXPIRES_MICROS, VERSION];
 
 /// How many times a change is read and tried again while other writers
 /// keep moving the counters (or DynamoDB reports a conflicting
-/// transaction) before it gives up.
-const ATTEMPTS: u32 = 10;
+/// transaction) before it gives up. Every control change of a project moves
+/// its event counter, so concurrent changes take turns: enough for a few
+/// dozen at once, far more than people freeze and block.
+const ATTEMPTS: u32 = 25;
 /// The most keys one `BatchGetItem` takes.
 const BATCH: usize = 100;
 
@@ -251,6 +253,14 @@ enum Outcome {
     Contended,
 }
 
+/// What a change will do, decided from the items read.
+enum Plan<T> {
+    /// Nothing to write: the answer.
+    Answer(Result<T>),
+    /// Write the change (with its event); once committed, the answer.
+    Write(Change, T),
+}
+
 /// A change and the event that records it.
 struct Change {
     /// The writes of the change itself, each conditional.
@@ -272,7 +282,12 @@ impl DynamoDbReleaseStore {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: fmt::Debug + Send + Sync + 'static,
     {
-        self.fail(project, table, format!("{operation} (DynamoDB, table {table})"), e)
+        self.fail(
+            project,
+            table,
+            format!("{operation} (DynamoDB, table {table})"),
+            e,
+        )
     }
 
     /// Waits before attempt `attempt` + 1: 10 ms doubling to 640 ms, plus
@@ -441,7 +456,6 @@ impl DynamoDbReleaseStore {
         change: Change,
         operation: &str,
     ) -> Result<Outcome> {
-        let table = self.table_name(project);
         let environment = change.event_change.environment().cloned();
         let project_count = count_of(read.get(&counter_key(project, None)));
         let event = ControlEvent::new(project_count + 1, project, action, change.event_change);
@@ -454,52 +468,24 @@ impl DynamoDbReleaseStore {
         }
         for (environment, count) in counters {
             let environment = environment.as_ref();
-            let counter = if count == 0 {
-                Expressions::condition("attribute_not_exists(#k)").name("#k", KEY)
-            } else {
-                Expressions::condition("#c = :seen").value(":seen", n(count))
-            }
-            .update("SET #c = :next, #t = :type")
-            .name("#c", EVENT_COUNT)
-            .name("#t", RECORD_TYPE)
-            .value(":next", n(count + 1))
-            .value(":type", s("event_count"))
-            .checked()?;
-            let update = Update::builder()
-                .table_name(&table)
-                .key(KEY, s(counter_key(project, environment)))
-                .set_update_expression(counter.update.clone())
-                .set_condition_expression(counter.condition.clone())
-                .set_expression_attribute_names(counter.names())
-                .set_expression_attribute_values(counter.values())
-                .build()
-                .map_err(|e| build_failed(operation, e))?;
-            writes.push(TransactWriteItem::builder().update(update).build());
-            let new = Expressions::condition("attribute_not_exists(#k)")
-                .name("#k", KEY)
-                .checked()?;
-            let put = Put::builder()
-                .table_name(&table)
-                .set_item(Some(record_item(
-                    event_key(project, environment, count + 1),
-                    "event",
-                    &event,
-                )))
-                .set_condition_expression(new.condition.clone())
-                .set_expression_attribute_names(new.names())
-                .build()
-                .map_err(|e| build_failed(operation, e))?;
-            writes.push(TransactWriteItem::builder().put(put).build());
+            writes.push(self.update_write(
+                project,
+                &counter_key(project, environment),
+                &counter_update(count)?,
+            )?);
+            let item = record_item(event_key(project, environment, count + 1), "event", &event);
+            writes.push(self.put_write(project, item, &absent()?)?);
         }
         self.transact(project, writes, own, operation).await
     }
 
+    /// A conditional put of `item`; on refusal DynamoDB returns the item
+    /// in the way.
     fn put_write(
         &self,
         project: &ProjectId,
         item: Item,
         expressions: &Expressions,
-        operation: &str,
     ) -> Result<TransactWriteItem> {
         let put = Put::builder()
             .table_name(self.table_name(project))
@@ -509,16 +495,15 @@ impl DynamoDbReleaseStore {
             .set_expression_attribute_values(expressions.values())
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
-            .map_err(|e| build_failed(operation, e))?;
+            .map_err(|e| build_failed("building a transaction's put", e))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
     fn delete_write(
         &self,
         project: &ProjectId,
-        key: String,
+        key: &str,
         expressions: &Expressions,
-        operation: &str,
     ) -> Result<TransactWriteItem> {
         let delete = Delete::builder()
             .table_name(self.table_name(project))
@@ -527,16 +512,15 @@ impl DynamoDbReleaseStore {
             .set_expression_attribute_names(expressions.names())
             .set_expression_attribute_values(expressions.values())
             .build()
-            .map_err(|e| build_failed(operation, e))?;
+            .map_err(|e| build_failed("building a transaction's delete", e))?;
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
     fn update_write(
         &self,
         project: &ProjectId,
-        key: String,
+        key: &str,
         expressions: &Expressions,
-        operation: &str,
     ) -> Result<TransactWriteItem> {
         let update = Update::builder()
             .table_name(self.table_name(project))
@@ -546,8 +530,64 @@ impl DynamoDbReleaseStore {
             .set_expression_attribute_names(expressions.names())
             .set_expression_attribute_values(expressions.values())
             .build()
-            .map_err(|e| build_failed(operation, e))?;
+            .map_err(|e| build_failed("building a transaction's update", e))?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Reads `keys` (the changed item and the event counters), asks `plan`
+    /// what to write, and writes it with its event in one transaction;
+    /// reads and tries again when another writer got in between. A refused
+    /// write of the change itself is the error `refused` makes of it (by
+    /// the write's position and the item in the way), or, if `None`, one
+    /// more reason to read again.
+    async fn change_with_event<T: Send>(
+        &self,
+        project: &ProjectId,
+        action: &ControlAction,
+        keys: &[String],
+        operation: &str,
+        plan: impl Fn(&HashMap<String, Item>) -> Result<Plan<T>> + Send + Sync,
+        refused: impl Fn(usize, Option<Item>) -> Option<Error> + Send + Sync,
+    ) -> Result<T> {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                self.pause(attempt).await;
+            }
+            let read = self.get_controls(project, keys, operation).await?;
+            let (change, answer) = match plan(&read)? {
+                Plan::Answer(answer) => return answer,
+                Plan::Write(change, answer) => (change, answer),
+            };
+            match self
+                .commit_change(project, action, &read, change, operation)
+                .await?
+            {
+                Outcome::Committed => return Ok(answer),
+                Outcome::ChangeRefused(index, item) => {
+                    if let Some(error) = refused(index, item) {
+                        return Err(error);
+                    }
+                }
+                Outcome::Contended => {}
+            }
+        }
+        Err(Self::gave_up(operation, &self.table_name(project)))
+    }
+
+    fn freeze_name(&self, project: &ProjectId, environment: &EnvironmentId) -> String {
+        format!(
+            "freeze of environment {environment} of project {project} (item {} in table {})",
+            freeze_key(project, environment),
+            self.table_name(project)
+        )
+    }
+
+    fn block_name(&self, project: &ProjectId, release: &ReleaseId) -> String {
+        format!(
+            "block of release {release} of project {project} (item {} in table {})",
+            block_key(project, release),
+            self.table_name(project)
+        )
     }
 
     /// The condition that an item read with `item` is still the same
@@ -650,6 +690,22 @@ fn acquire_condition(mine: &Lease, expired: Option<&Lease>, now: Timestamp) -> R
             .value(":old", s(old.lease_id.as_str()))
             .value(":now", n(now.unix_micros())),
     }
+    .checked()
+}
+
+/// Moves an event counter from `count` (as read; 0 if it did not exist)
+/// to the next, only if nobody moved it since.
+fn counter_update(count: u64) -> Result<Expressions> {
+    if count == 0 {
+        Expressions::condition("attribute_not_exists(#k)").name("#k", KEY)
+    } else {
+        Expressions::condition("#c = :seen").value(":seen", n(count))
+    }
+    .update("SET #c = :next, #t = :type")
+    .name("#c", EVENT_COUNT)
+    .name("#t", RECORD_TYPE)
+    .value(":next", n(count + 1))
+    .value(":type", s("event_count"))
     .checked()
 }
 
@@ -916,37 +972,23 @@ impl ControlStore for DynamoDbReleaseStore {
             counter_key(project, None),
             counter_key(project, Some(environment)),
         ];
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                self.pause(attempt).await;
-            }
-            let read = self.get_controls(project, &keys, &operation).await?;
+        let plan = |read: &HashMap<String, Item>| -> Result<Plan<Option<Lease>>> {
             let Some(item) = read.get(&key) else {
-                return Ok(None);
+                return Ok(Plan::Answer(Ok(None)));
             };
             let lease: Lease = decode_item(item, &self.lease_name(project, environment))?;
             let change = Change {
-                writes: vec![self.delete_write(
-                    project,
-                    key.clone(),
-                    &holder_condition(&lease)?,
-                    &operation,
-                )?],
+                writes: vec![self.delete_write(project, &key, &holder_condition(&lease)?)?],
                 event_change: ControlChange::ForceUnlock {
                     environment: environment.clone(),
                     lease: lease.clone(),
                 },
             };
-            match self
-                .commit_change(project, action, &read, change, &operation)
-                .await?
-            {
-                Outcome::Committed => return Ok(Some(lease)),
-                // The lease or a counter changed since the read.
-                Outcome::ChangeRefused(..) | Outcome::Contended => {}
-            }
-        }
-        Err(Self::gave_up(&operation, &self.table_name(project)))
+            Ok(Plan::Write(change, Some(lease)))
+        };
+        // A refusal means another holder since the read: read again.
+        self.change_with_event(project, action, &keys, &operation, plan, |_, _| None)
+            .await
     }
 
     async fn freeze(
@@ -957,46 +999,36 @@ impl ControlStore for DynamoDbReleaseStore {
     ) -> Result<Freeze> {
         let operation = format!("freezing environment {environment} of project {project}");
         let key = freeze_key(project, environment);
-        let name = format!(
-            "freeze of environment {environment} of project {project} (item {key} in table {})",
-            self.table_name(project)
-        );
+        let name = self.freeze_name(project, environment);
         let keys = [
             key.clone(),
             counter_key(project, None),
             counter_key(project, Some(environment)),
         ];
-        let frozen = |item: &Item| -> Result<Error> {
-            Ok(Error::EnvironmentFrozen {
-                freeze: Box::new(decode_item(item, &name)?),
-            })
+        let frozen = |item: &Item| match decode_item(item, &name) {
+            Ok(freeze) => Error::EnvironmentFrozen {
+                freeze: Box::new(freeze),
+            },
+            Err(e) => e,
         };
         let freeze = Freeze::new(project, environment, action);
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                self.pause(attempt).await;
-            }
-            let read = self.get_controls(project, &keys, &operation).await?;
+        let plan = |read: &HashMap<String, Item>| -> Result<Plan<Freeze>> {
             if let Some(item) = read.get(&key) {
-                return Err(frozen(item)?);
+                return Ok(Plan::Answer(Err(frozen(item))));
             }
             let item = versioned_item(key.clone(), "freeze", &freeze);
             let change = Change {
-                writes: vec![self.put_write(project, item, &absent()?, &operation)?],
+                writes: vec![self.put_write(project, item, &absent()?)?],
                 event_change: ControlChange::Freeze {
                     environment: environment.clone(),
                 },
             };
-            match self
-                .commit_change(project, action, &read, change, &operation)
-                .await?
-            {
-                Outcome::Committed => return Ok(freeze),
-                Outcome::ChangeRefused(_, Some(item)) => return Err(frozen(&item)?),
-                Outcome::ChangeRefused(_, None) | Outcome::Contended => {}
-            }
-        }
-        Err(Self::gave_up(&operation, &self.table_name(project)))
+            Ok(Plan::Write(change, freeze.clone()))
+        };
+        self.change_with_event(project, action, &keys, &operation, plan, |_, item| {
+            item.as_ref().map(frozen)
+        })
+        .await
     }
 
     async fn unfreeze(
@@ -1007,45 +1039,27 @@ impl ControlStore for DynamoDbReleaseStore {
     ) -> Result<Option<Freeze>> {
         let operation = format!("unfreezing environment {environment} of project {project}");
         let key = freeze_key(project, environment);
-        let name = format!(
-            "freeze of environment {environment} of project {project} (item {key} in table {})",
-            self.table_name(project)
-        );
         let keys = [
             key.clone(),
             counter_key(project, None),
             counter_key(project, Some(environment)),
         ];
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                self.pause(attempt).await;
-            }
-            let read = self.get_controls(project, &keys, &operation).await?;
+        let plan = |read: &HashMap<String, Item>| -> Result<Plan<Option<Freeze>>> {
             let Some(item) = read.get(&key) else {
-                return Ok(None);
+                return Ok(Plan::Answer(Ok(None)));
             };
-            let lifted: Freeze = decode_item(item, &name)?;
+            let lifted: Freeze = decode_item(item, &self.freeze_name(project, environment))?;
             let change = Change {
-                writes: vec![self.delete_write(
-                    project,
-                    key.clone(),
-                    &Self::same_version(item)?,
-                    &operation,
-                )?],
+                writes: vec![self.delete_write(project, &key, &Self::same_version(item)?)?],
                 event_change: ControlChange::Unfreeze {
                     environment: environment.clone(),
                     lifted: lifted.clone(),
                 },
             };
-            match self
-                .commit_change(project, action, &read, change, &operation)
-                .await?
-            {
-                Outcome::Committed => return Ok(Some(lifted)),
-                Outcome::ChangeRefused(..) | Outcome::Contended => {}
-            }
-        }
-        Err(Self::gave_up(&operation, &self.table_name(project)))
+            Ok(Plan::Write(change, Some(lifted)))
+        };
+        self.change_with_event(project, action, &keys, &operation, plan, |_, _| None)
+            .await
     }
 
     async fn environment_freeze(
@@ -1055,14 +1069,9 @@ impl ControlStore for DynamoDbReleaseStore {
     ) -> Result<Option<Freeze>> {
         let operation =
             format!("reading the freeze of environment {environment} of project {project}");
-        let key = freeze_key(project, environment);
-        let name = format!(
-            "freeze of environment {environment} of project {project} (item {key} in table {})",
-            self.table_name(project)
-        );
-        self.get_control(project, &key, &operation)
+        self.get_control(project, &freeze_key(project, environment), &operation)
             .await?
-            .map(|item| decode_item(&item, &name))
+            .map(|item| decode_item(&item, &self.freeze_name(project, environment)))
             .transpose()
     }
 
@@ -1074,58 +1083,47 @@ impl ControlStore for DynamoDbReleaseStore {
     ) -> Result<Block> {
         let operation = format!("blocking release {release} of project {project}");
         let key = block_key(project, release);
-        let name = format!(
-            "block of release {release} of project {project} (item {key} in table {})",
-            self.table_name(project)
-        );
+        let name = self.block_name(project, release);
         let keys = [key.clone(), blocks_key(project), counter_key(project, None)];
-        let blocked = |item: &Item| -> Result<Error> {
-            Ok(Error::ReleaseBlocked {
-                block: Box::new(decode_item(item, &name)?),
-            })
+        let blocked = |item: &Item| match decode_item(item, &name) {
+            Ok(block) => Error::ReleaseBlocked {
+                block: Box::new(block),
+            },
+            Err(e) => e,
         };
         let block = Block::new(project, release, action);
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                self.pause(attempt).await;
-            }
-            let read = self.get_controls(project, &keys, &operation).await?;
+        let plan = |read: &HashMap<String, Item>| -> Result<Plan<Block>> {
             if let Some(item) = read.get(&key) {
-                return Err(blocked(item)?);
+                return Ok(Plan::Answer(Err(blocked(item))));
             }
             let listed = match read.get(&blocks_key(project)).and_then(|i| i.get(BLOCKED)) {
                 Some(AttributeValue::Ss(ids)) => ids.len(),
                 _ => 0,
             };
             if listed >= MAX_ACTIVE_BLOCKS {
-                return Err(too_many_blocks(project, release));
+                return Ok(Plan::Answer(Err(too_many_blocks(project, release))));
             }
             let item = versioned_item(key.clone(), "block", &block);
             let change = Change {
                 writes: vec![
-                    self.put_write(project, item, &absent()?, &operation)?,
-                    self.update_write(
-                        project,
-                        blocks_key(project),
-                        &add_blocked(release)?,
-                        &operation,
-                    )?,
+                    self.put_write(project, item, &absent()?)?,
+                    self.update_write(project, &blocks_key(project), &add_blocked(release)?)?,
                 ],
                 event_change: ControlChange::Block {
                     release: release.clone(),
                 },
             };
-            match self
-                .commit_change(project, action, &read, change, &operation)
-                .await?
-            {
-                Outcome::Committed => return Ok(block),
-                Outcome::ChangeRefused(0, Some(item)) => return Err(blocked(&item)?),
-                Outcome::ChangeRefused(1, _) => return Err(too_many_blocks(project, release)),
-                Outcome::ChangeRefused(..) | Outcome::Contended => {}
+            Ok(Plan::Write(change, block.clone()))
+        };
+        self.change_with_event(project, action, &keys, &operation, plan, |i, item| {
+            match (i, item) {
+                (0, Some(item)) => Some(blocked(&item)),
+                // The list of blocked releases is full.
+                (1, _) => Some(too_many_blocks(project, release)),
+                _ => None,
             }
-        }
-        Err(Self::gave_up(&operation, &self.table_name(project)))
+        })
+        .await
     }
 
     async fn unblock_release(
@@ -1136,49 +1134,26 @@ impl ControlStore for DynamoDbReleaseStore {
     ) -> Result<Option<Block>> {
         let operation = format!("unblocking release {release} of project {project}");
         let key = block_key(project, release);
-        let name = format!(
-            "block of release {release} of project {project} (item {key} in table {})",
-            self.table_name(project)
-        );
         let keys = [key.clone(), counter_key(project, None)];
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                self.pause(attempt).await;
-            }
-            let read = self.get_controls(project, &keys, &operation).await?;
+        let plan = |read: &HashMap<String, Item>| -> Result<Plan<Option<Block>>> {
             let Some(item) = read.get(&key) else {
-                return Ok(None);
+                return Ok(Plan::Answer(Ok(None)));
             };
-            let lifted: Block = decode_item(item, &name)?;
+            let lifted: Block = decode_item(item, &self.block_name(project, release))?;
             let change = Change {
                 writes: vec![
-                    self.delete_write(
-                        project,
-                        key.clone(),
-                        &Self::same_version(item)?,
-                        &operation,
-                    )?,
-                    self.update_write(
-                        project,
-                        blocks_key(project),
-                        &remove_blocked(release)?,
-                        &operation,
-                    )?,
+                    self.delete_write(project, &key, &Self::same_version(item)?)?,
+                    self.update_write(project, &blocks_key(project), &remove_blocked(release)?)?,
                 ],
                 event_change: ControlChange::Unblock {
                     release: release.clone(),
                     lifted: lifted.clone(),
                 },
             };
-            match self
-                .commit_change(project, action, &read, change, &operation)
-                .await?
-            {
-                Outcome::Committed => return Ok(Some(lifted)),
-                Outcome::ChangeRefused(..) | Outcome::Contended => {}
-            }
-        }
-        Err(Self::gave_up(&operation, &self.table_name(project)))
+            Ok(Plan::Write(change, Some(lifted)))
+        };
+        self.change_with_event(project, action, &keys, &operation, plan, |_, _| None)
+            .await
     }
 
     async fn release_block(
@@ -1187,14 +1162,9 @@ impl ControlStore for DynamoDbReleaseStore {
         release: &ReleaseId,
     ) -> Result<Option<Block>> {
         let operation = format!("reading the block of release {release} of project {project}");
-        let key = block_key(project, release);
-        let name = format!(
-            "block of release {release} of project {project} (item {key} in table {})",
-            self.table_name(project)
-        );
-        self.get_control(project, &key, &operation)
+        self.get_control(project, &block_key(project, release), &operation)
             .await?
-            .map(|item| decode_item(&item, &name))
+            .map(|item| decode_item(&item, &self.block_name(project, release)))
             .transpose()
     }
 
@@ -1293,6 +1263,8 @@ mod tests {
             holder_condition(&lease),
             renew_expressions(&lease, now),
             absent(),
+            counter_update(0),
+            counter_update(7),
             add_blocked(&release),
             remove_blocked(&release),
             DynamoDbReleaseStore::same_version(&HashMap::from([(VERSION.to_owned(), s("v"))])),

@@ -806,6 +806,71 @@ pub async fn control_store_events_newest_first(store: &dyn ControlStore, project
     }
 }
 
+/// 8 concurrent freezes of 8 environments and 4 concurrent blocks of one
+/// project all take effect, and their 12 events are numbered 1 to 12,
+/// each once: nothing lost, nothing numbered twice.
+pub async fn control_store_concurrent_changes_are_each_recorded_once(
+    store: &dyn ControlStore,
+    project: &ProjectId,
+) {
+    let environments: Vec<EnvironmentId> =
+        (0..8).map(|i| environment(&format!("env-{i}"))).collect();
+    let releases: Vec<ReleaseId> = (0..4).map(|i| release_id(&format!("r{i}"))).collect();
+    let actions: Vec<ControlAction> = (0..12)
+        .map(|i| {
+            action(
+                &format!("person-{i}"),
+                &format!("change {i}"),
+                at(i * SECOND),
+            )
+        })
+        .collect();
+    let freezes = join_all(
+        environments
+            .iter()
+            .zip(&actions)
+            .map(|(env, action)| store.freeze(project, env, action)),
+    );
+    let blocks = join_all(
+        releases
+            .iter()
+            .zip(&actions[8..])
+            .map(|(release, action)| store.block_release(project, release, action)),
+    );
+    let (freezes, blocks) = futures::join!(freezes, blocks);
+    for (i, result) in freezes.into_iter().enumerate() {
+        must(result, format_args!("concurrent freeze of env-{i}"));
+    }
+    for (i, result) in blocks.into_iter().enumerate() {
+        must(result, format_args!("concurrent block of r{i}"));
+    }
+    let trail = events(store, project, None, 100).await;
+    let sequences: Vec<u64> = trail.iter().map(|e| e.sequence).collect();
+    assert_eq!(
+        sequences,
+        (1..=12).rev().collect::<Vec<u64>>(),
+        "conformance: 12 concurrent changes must be 12 events numbered 1 to 12"
+    );
+    let mut reasons: Vec<&str> = trail.iter().map(|e| e.reason.as_str()).collect();
+    reasons.sort_unstable();
+    let mut expected: Vec<String> = (0..12).map(|i| format!("change {i}")).collect();
+    expected.sort_unstable();
+    assert_eq!(reasons, expected, "conformance: each change recorded once");
+    for (i, env) in environments.iter().enumerate() {
+        let theirs = events(store, project, Some(env.as_str()), 10).await;
+        assert_eq!(
+            theirs.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
+            [format!("change {i}")],
+            "conformance: each environment's trail holds its own freeze"
+        );
+    }
+    assert_eq!(
+        must(store.blocks(project).await, "blocks").len(),
+        4,
+        "conformance: every concurrent block is in place"
+    );
+}
+
 /// Projects, and environments within a project, are independent: a lease,
 /// a freeze, a block and events of one are not seen in, and not changed
 /// by, another. Also writes under the project `{project}-other`; a store

@@ -78,6 +78,8 @@
 //!   their refusals and their events.
 //! - [`control_store_events_newest_first`]: the trail numbered, newest
 //!   first, per environment, limited.
+//! - [`control_store_concurrent_changes_are_each_recorded_once`]: each of
+//!   twelve concurrent freezes and blocks is one event, numbered 1 to 12.
 //! - [`control_store_projects_and_environments_are_isolated`]: nothing of
 //!   one project or environment is seen in another.
 //!
@@ -165,6 +167,7 @@ macro_rules! for_each_control_store_check {
         $check!(control_store_freeze_round_trip);
         $check!(control_store_block_round_trip);
         $check!(control_store_events_newest_first);
+        $check!(control_store_concurrent_changes_are_each_recorded_once);
         $check!(control_store_projects_and_environments_are_isolated);
     };
 }
