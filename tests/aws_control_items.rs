@@ -13,9 +13,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use release_tracking::aws::{DynamoDbReleaseStore, SsmImageStore};
 use release_tracking::store::MAX_PAGE_SIZE;
 use release_tracking::{
-    ControlAction, ControlStore, Environment, LeaseOperation, LeaseRequest, PageRequest,
-    PrepareRequest, Project, ProjectId, Reason, ReleaseRef, ReleaseStore, ReleaseTracker,
-    Requester, Timestamp,
+    ControlAction, ControlStore, Environment, ImageStore, LeaseOperation, LeaseRequest,
+    PageRequest, PrepareRequest, Project, ProjectId, Reason, ReleaseRef, ReleaseStore,
+    ReleaseTracker, Requester, Timestamp,
 };
 use serde_json::Value;
 
@@ -308,4 +308,69 @@ async fn weco_deploy_read_commands_never_see_control_items() {
             "{args:?}: {output}"
         );
     }
+}
+
+/// A tracker with the DynamoDB store as its controls refuses, before any
+/// write, the set-up's held lease on prod (naming it), then its freeze,
+/// then the blocked release; and once they are lifted it deploys and leaves
+/// no lease behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracker_with_controls_on_dynamodb_refuses_then_deploys() {
+    let (project, tracker, [first, second]) = project_with_controls("ctltrack").await;
+    let store = tracker.release_store().clone();
+    let tracker = tracker.with_controls(store.clone());
+    let prod: release_tracking::EnvironmentId = "prod".parse().expect("id");
+    let deploy = |release: &str| {
+        let release: ReleaseRef = release.parse().expect("release ref");
+        let tracker = &tracker;
+        async move { tracker.deploy(&release, "prod", "to prod").await }
+    };
+    let prod_images = || async {
+        tracker
+            .image_store()
+            .label_images(&project, &"prod".parse().expect("label"))
+            .await
+            .expect("label")
+            .images
+            .len()
+    };
+
+    let held = store
+        .lease(&project, &prod)
+        .await
+        .expect("lease")
+        .expect("the set-up holds prod");
+    match deploy(&second).await {
+        Err(release_tracking::Error::EnvironmentBusy { lease }) => assert_eq!(*lease, held),
+        other => panic!("expected EnvironmentBusy, got {other:?}"),
+    }
+    store.release_lease(&held).await.expect("give prod back");
+    match deploy(&second).await {
+        Err(release_tracking::Error::EnvironmentFrozen { freeze }) => {
+            assert_eq!(freeze.reason.as_str(), "incident")
+        }
+        other => panic!("expected EnvironmentFrozen, got {other:?}"),
+    }
+    assert_eq!(prod_images().await, 0, "nothing was written to prod");
+    assert_eq!(
+        store.lease(&project, &prod).await.expect("lease"),
+        None,
+        "the refused deploy gave its lease back"
+    );
+    store
+        .unfreeze(&project, &prod, &action("over", Timestamp::now()))
+        .await
+        .expect("unfreeze");
+    match deploy(&first).await {
+        Err(release_tracking::Error::ReleaseBlocked { block }) => {
+            assert_eq!(block.release.as_str(), first)
+        }
+        other => panic!("expected ReleaseBlocked, got {other:?}"),
+    }
+    assert_eq!(prod_images().await, 0, "nothing was written to prod");
+    let deployed = deploy(&second).await.expect("deploy");
+    assert_eq!(deployed.written.len(), 2);
+    assert_eq!(deployed.warnings, []);
+    assert_eq!(prod_images().await, 2);
+    assert_eq!(store.lease(&project, &prod).await.expect("lease"), None);
 }
