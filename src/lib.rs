@@ -123,6 +123,7 @@
 pub mod aws;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod control;
 mod cursor;
 pub mod error;
 mod image_ref;
@@ -137,6 +138,10 @@ pub mod store;
 pub mod tracker;
 pub mod transfer;
 
+pub use control::{
+    Acquired, Block, ControlAction, ControlChange, ControlEvent, ControlStore, Freeze, Lease,
+    LeaseId, LeaseOperation, LeaseRequest, Reason,
+};
 pub use error::{BackendErrorKind, BoxError, Error, PartialDeployment, Result};
 pub use manifest::{Environment, ImageRepository, Manifest, ManifestWarning, Project};
 pub use memory::{InMemoryImageStore, InMemoryReleaseStore};

@@ -1,10 +1,12 @@
 //! Deploying: the plan of what a deploy writes, and carrying it out.
 
+use super::controls::HeldLease;
 use super::*;
+use crate::control::LeaseOperation;
 use crate::error::{Error, PartialDeployment, Result};
 use crate::manifest::Environment;
 use crate::names::{EnvironmentId, ImageUri, ReleaseRef, ServiceId};
-use crate::release::{Deployment, ImageEntry, Release};
+use crate::release::{Deployment, ImageEntry, Release, Requester};
 use crate::store::{ImageStore, ReleaseStore};
 
 /// weco-deploy falls back to a namespace of its own when the manifest names
@@ -217,6 +219,18 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// [`conflicts`](DeployPlan::conflicts)
     /// ([`Error::ConflictingParameters`]). Failures part-way are reported
     /// as for [`deploy`](Self::deploy).
+    ///
+    /// With [`with_controls`](Self::with_controls), it takes the
+    /// environment's lease before the first write and gives it back at the
+    /// end, also on failure (a lease that cannot be given back is a
+    /// [`Warning::LeaseNotReleased`] and expires by itself). Before writing
+    /// anything it fails with [`Error::EnvironmentBusy`] (naming the
+    /// holder), [`Error::EnvironmentFrozen`], or [`Error::ReleaseBlocked`]
+    /// unless the release is already current in the environment. The lease
+    /// is renewed before a write once a third of its time has passed; if it
+    /// was lost meanwhile (taken over after expiry, or force-unlocked), the
+    /// deploy stops there with [`Error::PartialDeployment`] whose source is
+    /// [`Error::LeaseLost`].
     pub async fn execute(&self, plan: DeployPlan, description: &str) -> Result<Deployed> {
         let project = self.project_id();
         if &plan.project != project {
@@ -240,16 +254,58 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         // Ask for the requester before writing, so a failure here leaves
         // nothing half-done.
         let requested_by = self.requester.requester().await?;
+        let mut lease = self
+            .enter(&plan, &requested_by, LeaseOperation::Deploy)
+            .await?;
+        let result = self
+            .carry_out(
+                plan,
+                description,
+                environment,
+                &requested_by,
+                lease.as_mut(),
+            )
+            .await;
+        // Given back whatever happened; if that fails, it expires.
+        let unreleased = match lease {
+            Some(held) => held.release().await,
+            None => None,
+        };
+        let mut deployed = result?;
+        deployed.warnings.extend(unreleased);
+        Ok(deployed)
+    }
+
+    /// The writes and the record of [`execute`](Self::execute), keeping
+    /// `lease` (if any) as they go.
+    async fn carry_out(
+        &self,
+        plan: DeployPlan,
+        description: &str,
+        environment: &Environment,
+        requested_by: &Requester,
+        mut lease: Option<&mut HeldLease>,
+    ) -> Result<Deployed> {
+        let project = self.project_id();
         let shape = self.deployment_shape(&plan.release);
         let label = plan.environment.label();
         let mut written = Vec::with_capacity(plan.changes.len());
         let mut changes = plan.changes.into_iter();
         while let Some(change) = changes.next() {
-            if let Err(source) = self
-                .images
-                .put_image(project, &label, &change.service, &change.image)
-                .await
-            {
+            let kept = match lease.as_deref_mut() {
+                Some(held) => held.keep(self.clock.now()).await,
+                None => Ok(()),
+            };
+            // A lease lost before a write stops the deploy there.
+            let outcome = match kept {
+                Ok(()) => {
+                    self.images
+                        .put_image(project, &label, &change.service, &change.image)
+                        .await
+                }
+                Err(lost) => Err(lost),
+            };
+            if let Err(source) = outcome {
                 let mut not_written = vec![change.service.clone()];
                 not_written.extend(changes.map(|c| c.service));
                 return Err(Error::PartialDeployment(Box::new(PartialDeployment {
@@ -273,7 +329,7 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             shape,
             environment,
             self.clock.now(),
-            &requested_by,
+            requested_by,
             description,
         );
         let updated = self
