@@ -78,8 +78,10 @@ fn fields(value: Value) -> Map<String, Value> {
     }
 }
 
-fn skipped_line(warning: &Warning) -> Value {
-    match warning {
+/// The line of something the export passed over; `None` for warnings that
+/// are not about what was read (an export takes no lease).
+fn skipped_line(warning: &Warning) -> Option<Value> {
+    Some(match warning {
         Warning::SkippedRecord(skipped) => line_of(
             "skipped_record",
             fields(json!({
@@ -97,7 +99,8 @@ fn skipped_line(warning: &Warning) -> Value {
                 "reason": skipped.reason,
             })),
         ),
-    }
+        Warning::LeaseNotReleased { .. } => return None,
+    })
 }
 
 impl Snapshot {
@@ -124,7 +127,7 @@ impl Snapshot {
                 fields(json!({ "label": label.as_str(), "images": images })),
             ));
         }
-        lines.extend(self.skipped.iter().map(skipped_line));
+        lines.extend(self.skipped.iter().filter_map(skipped_line));
         lines.push(line_of(
             "end",
             fields(json!({
