@@ -449,6 +449,17 @@ pub enum Error {
         block: Box<Block>,
     },
 
+    /// A lease, freeze or block was asked of a tracker that has no
+    /// deployment controls ([`ReleaseTracker::with_controls`](crate::ReleaseTracker::with_controls)).
+    #[error(
+        "project `{project}`: no deployment controls (leases, freezes, blocks) for this tracker; \
+         give it a store that keeps them"
+    )]
+    NoControls {
+        /// The project.
+        project: ProjectId,
+    },
+
     /// The place a store keeps a project's records does not exist yet (or
     /// is not ready). Nothing was read or written.
     #[error("project `{project}`: {location} does not exist or is not ready yet; {fix}")]

@@ -158,9 +158,9 @@ pub use store::{
     ReleaseStore, SkippedParameter, SkippedRecord,
 };
 pub use tracker::{
-    Clock, CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, IdGenerator, ImageChange,
-    ImageSource, PlannedWrite, PrepareRequest, Prepared, RandomIds, ReleaseDiff, ReleaseTracker,
-    RequesterSource, Resolved, ShapePolicy, SystemClock, UpdateRequest, Warning,
+    Clock, ControlsStatus, CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, IdGenerator,
+    ImageChange, ImageSource, PlannedWrite, PrepareRequest, Prepared, RandomIds, ReleaseDiff,
+    ReleaseTracker, RequesterSource, Resolved, ShapePolicy, SystemClock, UpdateRequest, Warning,
 };
 
 /// The README's examples, compiled as doc tests (they use the AWS and the

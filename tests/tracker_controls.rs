@@ -605,3 +605,125 @@ async fn trackers_on_one_sqlite_file_share_the_lease() {
         None
     );
 }
+
+/// The control commands of the tracker: each checks its environment against
+/// the manifest, records who and why, and deploys see their effect.
+#[tokio::test]
+async fn control_commands_freeze_block_unlock_and_their_trail() {
+    let setup = setup(1).await;
+    let t = tracker(&setup, 600);
+    let id = id_of(&setup.release);
+
+    assert!(matches!(
+        t.freeze("prdo", "typo").await,
+        Err(Error::UnknownEnvironment { .. })
+    ));
+    assert!(matches!(
+        t.freeze("prod", "  ").await,
+        Err(Error::InvalidArgument {
+            argument: "reason",
+            ..
+        })
+    ));
+    let freeze = t.freeze("prod", "incident INC-7").await.expect("freeze");
+    assert_eq!(freeze.reason.as_str(), "incident INC-7");
+    assert_eq!(freeze.by, Requester::new(ALICE));
+    let err = t
+        .deploy(&id, "prod", "during the freeze")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::EnvironmentFrozen { .. }), "{err}");
+    assert!(err.to_string().contains("incident INC-7"), "{err}");
+    let status = t.controls_status("prod").await.expect("status");
+    assert_eq!(status.freeze.as_ref(), Some(&freeze));
+    assert!(status.lease.is_none(), "a refused deploy leaves no lease");
+    assert!(t
+        .unfreeze("prod", "resolved")
+        .await
+        .expect("unfreeze")
+        .is_some());
+    assert!(t
+        .unfreeze("prod", "again")
+        .await
+        .expect("unfreeze")
+        .is_none());
+
+    let block = t.block(&id, "bad migration").await.expect("block");
+    assert_eq!(&block.release, setup.release.release_id());
+    let err = t.deploy(&id, "prod", "blocked").await.unwrap_err();
+    assert!(matches!(err, Error::ReleaseBlocked { .. }), "{err}");
+    assert_eq!(
+        t.controls_status("stage").await.expect("status").blocks,
+        vec![block]
+    );
+    assert!(t.unblock(&id, "fixed").await.expect("unblock").is_some());
+    t.deploy(&id, "prod", "now")
+        .await
+        .expect("deploy after unblock");
+
+    // A lease left by a holder that died: status names it, force-unlock
+    // removes it and says whose it was.
+    let left = setup
+        .releases
+        .acquire_lease(
+            &project_id(),
+            &env("stage"),
+            &LeaseRequest::new(
+                Requester::new(BOB),
+                LeaseOperation::Deploy,
+                setup.release.release_id().clone(),
+                "ci-runner-9",
+                Duration::from_secs(600),
+            )
+            .expect("request"),
+            setup.clock.now(),
+        )
+        .await
+        .expect("acquire")
+        .lease;
+    assert_eq!(
+        t.lease_status("stage").await.expect("status"),
+        Some(left.clone())
+    );
+    let err = t.deploy(&id, "stage", "busy").await.unwrap_err();
+    assert!(err.to_string().contains("being deployed by bob"), "{err}");
+    assert_eq!(
+        t.force_unlock("stage", "ci-runner-9 died")
+            .await
+            .expect("unlock"),
+        Some(left)
+    );
+    assert_eq!(t.lease_status("stage").await.expect("status"), None);
+    t.deploy(&id, "stage", "after unlock")
+        .await
+        .expect("deploy");
+
+    let trail = t.control_events(None, 10).await.expect("events");
+    let kinds: Vec<&str> = trail.iter().map(|e| e.change.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["force_unlock", "unblock", "block", "unfreeze", "freeze"],
+        "newest first, each recorded once"
+    );
+    assert!(trail.iter().all(|e| e.by == Requester::new(ALICE)));
+    let prod = t.control_events(Some("prod"), 10).await.expect("events");
+    assert_eq!(prod.len(), 2, "the freeze and the unfreeze concern prod");
+}
+
+/// Without controls, the control commands say so; deploys work as before.
+#[tokio::test]
+async fn control_commands_without_controls_are_refused() {
+    let setup = setup(1).await;
+    let t = ReleaseTracker::new(
+        project(),
+        setup.images.clone(),
+        setup.releases.clone(),
+        Requester::new(ALICE),
+    );
+    let err = t.freeze("prod", "why").await.unwrap_err();
+    assert!(matches!(err, Error::NoControls { .. }), "{err}");
+    assert!(matches!(
+        t.lease_status("prod").await,
+        Err(Error::NoControls { .. })
+    ));
+}

@@ -6,6 +6,7 @@
 //! resolves the same way everywhere, a deploy writes only the parameters that
 //! change and reports exactly what it wrote if it fails part-way.
 
+mod admin;
 mod controls;
 mod deploy;
 mod queries;
@@ -14,6 +15,7 @@ mod reports;
 mod requests;
 mod sources;
 
+pub use admin::ControlsStatus;
 pub use controls::DEFAULT_LEASE_TTL;
 pub use reports::{
     CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, ImageChange, PlannedWrite,
