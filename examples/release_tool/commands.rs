@@ -32,6 +32,13 @@ pub async fn run(
     match command {
         // Run on the stores themselves, by `run` in main.rs.
         Command::Provision | Command::Export { .. } | Command::Import { .. } => {}
+        command @ (Command::Lease { .. }
+        | Command::Unlock { .. }
+        | Command::Freeze { .. }
+        | Command::Unfreeze { .. }
+        | Command::Block { .. }
+        | Command::Unblock { .. }
+        | Command::Controls { .. }) => crate::controls::run(tool, command, out, set).await?,
         Command::Publish {
             service,
             image,
@@ -204,6 +211,7 @@ pub async fn run(
                 }),
             );
             print_current(out, &environment, status.current.as_ref())?;
+            crate::controls::current(tool, &environment, out, set).await?;
         }
         Command::History { environment, limit } => {
             let history = tool.history(environment.as_deref(), limit).await?;
