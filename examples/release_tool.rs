@@ -29,6 +29,7 @@
 //! | `--manifest`     | `RELEASE_TRACKING_MANIFEST`     |
 //! | `--project`      | `RELEASE_TRACKING_PROJECT`      |
 //! | `--endpoint-url` | `RELEASE_TRACKING_ENDPOINT_URL` |
+//! | `--write-concurrency` | `RELEASE_TRACKING_WRITE_CONCURRENCY` |
 //!
 //! The endpoint has a variable of this tool's own rather than the SDK's
 //! `AWS_ENDPOINT_URL`, which the SDK reads anyway (for every AWS program in
@@ -92,6 +93,7 @@ use clap::{Parser, Subcommand};
 use release_tracking::aws::{AwsSettings, DynamoDbReleaseStore, SsmImageStore, TableState};
 use release_tracking::names::Escaped;
 use release_tracking::store::MAX_PAGE_SIZE;
+use release_tracking::tracker::DEFAULT_WRITE_CONCURRENCY;
 use release_tracking::{
     CurrentDeployment, Cursor, DeployPlan, Deployed, Deployment, ImageEntry, ImageSource,
     ImageStore, ImageUri, Label, Manifest, PageRequest, PrepareRequest, Project, RecordShape,
@@ -135,6 +137,12 @@ pub struct Cli {
     /// `release-tooling` (requester and environment maps).
     #[arg(long, value_enum, default_value_t = ShapeArg::Follow)]
     pub record_shape: ShapeArg,
+    /// How many parameters a deploy writes at once (1 to 100; 1 writes them
+    /// one after another).
+    #[arg(long, env = "RELEASE_TRACKING_WRITE_CONCURRENCY",
+          default_value_t = DEFAULT_WRITE_CONCURRENCY,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=100))]
+    pub write_concurrency: usize,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -762,7 +770,8 @@ pub async fn run(
             None => stores.caller,
         };
         let tool: Tool = ReleaseTracker::new(project, stores.images, stores.releases, requester)
-            .with_record_shape(cli.record_shape.into());
+            .with_record_shape(cli.record_shape.into())
+            .with_write_concurrency(cli.write_concurrency);
         run_command(&tool, command, human, &mut set, warnings).await?;
     }
     if json {
@@ -838,8 +847,17 @@ async fn run_command(
             dry_run,
         } => {
             // One plan, shown and then executed as shown: the release is
-            // read once and the label once.
-            let plan = tool.plan(&release, &environment).await?;
+            // read once and the label once. A deploy asks who deploys (STS)
+            // beside those reads, not after them.
+            let plan = if dry_run {
+                tool.plan(&release, &environment).await?
+            } else {
+                let (plan, requester) =
+                    futures::join!(tool.plan(&release, &environment), tool.requester());
+                let plan = plan?;
+                requester?;
+                plan
+            };
             warnings.extend(&plan.warnings);
             set("plan", plan_json(&plan));
             write!(out, "{plan}")?;

@@ -133,6 +133,7 @@ pub mod release;
 pub mod sqlite;
 pub mod store;
 pub mod tracker;
+mod write;
 
 pub use error::{BackendErrorKind, BoxError, Error, PartialDeployment, Result};
 pub use manifest::{Environment, ImageRepository, Manifest, ManifestWarning, Project};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::error::{Error, PartialDeployment, Result};
+use crate::error::{Error, Result};
 use crate::manifest::{Environment, Project};
 use crate::names::{
     EnvironmentId, Escaped, ImageUri, Label, ProjectId, ReleaseId, ReleaseRef, ServiceId,
@@ -29,6 +29,8 @@ use crate::store::{
 /// none; a guess could write a reference Terraform cannot pull, so this
 /// crate asks for it.
 const NO_NAMESPACE_FIX: &str = "set `namespace` for the project or the repository";
+
+pub use crate::write::DEFAULT_WRITE_CONCURRENCY;
 
 /// The description recorded when none is given (the old tools' default, so
 /// both read the same).
@@ -532,6 +534,7 @@ pub struct ReleaseTracker<I, R> {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     shape: ShapePolicy,
+    write_concurrency: usize,
 }
 
 impl<I: fmt::Debug, R: fmt::Debug> fmt::Debug for ReleaseTracker<I, R> {
@@ -563,7 +566,15 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             shape: ShapePolicy::Follow,
+            write_concurrency: DEFAULT_WRITE_CONCURRENCY,
         }
+    }
+
+    /// How many parameters a deploy writes at once (default
+    /// [`DEFAULT_WRITE_CONCURRENCY`]; 0 is taken as 1, one after another).
+    pub fn with_write_concurrency(mut self, limit: usize) -> Self {
+        self.write_concurrency = limit.max(1);
+        self
     }
 
     /// Which shape new records take (default [`ShapePolicy::Follow`]).
@@ -601,6 +612,14 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
 
     fn project_id(&self) -> &ProjectId {
         self.project.id()
+    }
+
+    /// Who changes are recorded as: the answer of the tracker's requester
+    /// source (the AWS one asks STS once and remembers). Asking ahead, beside
+    /// the reads of [`plan`](Self::plan), takes the question off the path of
+    /// [`execute`](Self::execute).
+    pub async fn requester(&self) -> Result<Requester> {
+        self.requester.requester().await
     }
 
     /// Writes `image` for `service` at `label`: what CI does after a build.
@@ -687,11 +706,12 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// not have or takes it from a label that lacks it.
     pub async fn prepare(&self, request: PrepareRequest) -> Result<Prepared> {
         let project = self.project_id();
-        // Independent reads: the label, and the newest release (for the
-        // shape to follow), side by side.
-        let (base, shape) = futures::join!(
+        // Independent reads: the label, the newest release (for the shape
+        // to follow) and who is asking, side by side.
+        let (base, shape, requester) = futures::join!(
             self.images.label_images(project, &request.from),
-            self.release_shape()
+            self.release_shape(),
+            self.requester.requester()
         );
         let (base, (shape, shape_warnings)) = (base?, shape?);
         if base.images.is_empty() {
@@ -717,7 +737,9 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             let uri = self.image_from(&service, source).await?;
             images.insert(service, ImageEntry::Uri(uri));
         }
-        let release = self.create(images, request.description, shape).await?;
+        let release = self
+            .create(images, request.description, shape, &requester?)
+            .await?;
         Ok(Prepared {
             release,
             warnings: parameter_warnings(base.skipped)
@@ -748,8 +770,9 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         images: BTreeMap<ServiceId, ImageEntry>,
         description: Option<String>,
         shape: RecordShape,
+        requester: &Requester,
     ) -> Result<Release> {
-        let requested_by = shape.requester(&self.requester.requester().await?);
+        let requested_by = shape.requester(requester);
         let release = Release::new(NewRelease {
             release_id: self.ids.new_release_id(),
             project_id: self.project_id().clone(),
@@ -794,7 +817,10 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                 shape
             }
         };
-        let release = self.create(images, request.description, shape).await?;
+        let requester = self.requester.requester().await?;
+        let release = self
+            .create(images, request.description, shape, &requester)
+            .await?;
         Ok(Prepared { release, warnings })
     }
 
@@ -900,17 +926,16 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         Ok(images)
     }
 
-    async fn plan_for(
+    /// The plan to deploy `release` to `environment`, whose label holds
+    /// `label`.
+    fn plan_for(
         &self,
         release: Release,
+        label: LabelImages,
         environment: &EnvironmentId,
         mut warnings: Vec<Warning>,
     ) -> Result<DeployPlan> {
         let target = self.deployable_images(&release)?;
-        let label = self
-            .images
-            .label_images(self.project_id(), &environment.label())
-            .await?;
         let mut current = label.images;
         let mut plan = DeployPlan {
             project: self.project_id().clone(),
@@ -961,13 +986,19 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
 
     /// What deploying `release` to `environment` would write, without
     /// writing anything: one read of the release and one of the
-    /// environment's label. Pass the plan to [`execute`](Self::execute) to
-    /// carry it out without reading either again.
+    /// environment's label, side by side. Pass the plan to
+    /// [`execute`](Self::execute) to carry it out without reading either
+    /// again.
     pub async fn plan(&self, release: &ReleaseRef, environment: &str) -> Result<DeployPlan> {
         let environment = self.environment(environment)?.id().clone();
-        let resolved = self.release(release).await?;
-        self.plan_for(resolved.release, &environment, resolved.warnings)
-            .await
+        // Two independent reads, side by side: one round trip less.
+        let label = environment.label();
+        let (resolved, label) = futures::join!(
+            self.release(release),
+            self.images.label_images(self.project_id(), &label)
+        );
+        let resolved = resolved?;
+        self.plan_for(resolved.release, label?, &environment, resolved.warnings)
     }
 
     /// Deploys a release to an environment: [`plan`](Self::plan), then
@@ -990,9 +1021,10 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     }
 
     /// Carries out a plan made by [`plan`](Self::plan): writes its changes
-    /// to the environment's label and records the deployment of the plan's
-    /// release. Nothing is read again, so what is executed is what was
-    /// shown.
+    /// to the environment's label, several at once (see
+    /// [`with_write_concurrency`](Self::with_write_concurrency)), and records
+    /// the deployment of the plan's release. Nothing is read again, so what
+    /// is executed is what was shown.
     ///
     /// Fails before writing anything if the plan is for another project or
     /// environment this tracker does not know, or has
@@ -1023,29 +1055,15 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         // nothing half-done.
         let requested_by = self.requester.requester().await?;
         let shape = self.deployment_shape(&plan.release);
-        let label = plan.environment.label();
-        let mut written = Vec::with_capacity(plan.changes.len());
-        let mut changes = plan.changes.into_iter();
-        while let Some(change) = changes.next() {
-            if let Err(source) = self
-                .images
-                .put_image(project, &label, &change.service, &change.image)
-                .await
-            {
-                let mut not_written = vec![change.service.clone()];
-                not_written.extend(changes.map(|c| c.service));
-                return Err(Error::PartialDeployment(Box::new(PartialDeployment {
-                    project: project.clone(),
-                    release: plan.release_id,
-                    environment: plan.environment,
-                    written,
-                    failed: change.service,
-                    not_written,
-                    source,
-                })));
-            }
-            written.push(change.service);
-        }
+        let written = crate::write::write_changes(
+            &self.images,
+            project,
+            &plan.release_id,
+            &plan.environment,
+            plan.changes,
+            self.write_concurrency,
+        )
+        .await?;
         let description = if description.is_empty() {
             DEFAULT_DESCRIPTION
         } else {
@@ -1088,10 +1106,15 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         description: &str,
     ) -> Result<(Prepared, Deployed)> {
         let environment = self.environment(environment)?.id().clone();
-        let prepared = self.prepare(request).await?;
-        let plan = self
-            .plan_for(prepared.release.clone(), &environment, Vec::new())
-            .await?;
+        // The environment's label does not depend on the new release: read
+        // it while the release is made.
+        let label = environment.label();
+        let (prepared, label) = futures::join!(
+            self.prepare(request),
+            self.images.label_images(self.project_id(), &label)
+        );
+        let prepared = prepared?;
+        let plan = self.plan_for(prepared.release.clone(), label?, &environment, Vec::new())?;
         let deployed = self.execute(plan, description).await?;
         Ok((prepared, deployed))
     }
