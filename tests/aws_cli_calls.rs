@@ -1,7 +1,7 @@
 //! `release_tool deploy` run as a process against the emulator, its AWS
-//! calls counted by the emulator under the process's own access key: one
-//! read of the release, one read of the label, one write per changed
-//! parameter, one record of the deployment, and the requester asked once.
+//! calls counted by the emulator under the process's own access key: the
+//! requester asked once, a dry run that writes nothing, warnings. The floor
+//! of every command for 1 to 300 services is in `tests/aws_call_floor.rs`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,6 +12,7 @@ mod aws_common;
 #[path = "common/cli.rs"]
 mod cli_common;
 
+use aws_common::label_pages;
 use cli_common::release_tool_command;
 
 use release_tracking::{
@@ -102,15 +103,6 @@ fn run(manifest: &PathBuf, args: &[&str]) -> (String, String, BTreeMap<String, u
     (stdout, stderr, aws_common::operation_counts(&key))
 }
 
-/// `GetParametersByPath` pages for a label holding `parameters`: ⌈n/10⌉
-/// (one for an empty label), as AWS returns them. moto also returns a
-/// `NextToken` after a full last page, whose next page is empty: one more
-/// call when n is a non-zero multiple of 10.
-fn label_pages(parameters: usize) -> u64 {
-    let emulator_extra_page = parameters > 0 && parameters.is_multiple_of(10);
-    (parameters.div_ceil(10).max(1) + usize::from(emulator_extra_page)) as u64
-}
-
 /// The floor: 1 release read, the environment's label read (it holds the
 /// `services - written` unchanged ones), `written` writes, 1 record, and
 /// the requester once when STS is asked.
@@ -127,31 +119,6 @@ fn expected(services: usize, written: usize, requester: bool) -> BTreeMap<String
         calls.push(("sts:GetCallerIdentity", 1));
     }
     aws_common::counts(&calls)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deploy_makes_the_floor_of_calls_for_every_size_and_change_count() {
-    for services in [1, 10, 95] {
-        for written in [0, 1, services] {
-            let project = aws_common::fresh_project("clicalls");
-            let (release, manifest) =
-                release_with_services(&project, services, services - written).await;
-            let (stdout, calls) = run_counted(
-                &manifest,
-                &["--requester", "alice", "deploy", &release, "stage"],
-            );
-            assert_eq!(
-                calls,
-                expected(services, written, false),
-                "deploy of {services} services with {written} changed:\n{stdout}"
-            );
-            assert!(
-                stdout.contains(&format!("{written} written")),
-                "{services}/{written}: {stdout}"
-            );
-            let _ = std::fs::remove_file(&manifest);
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

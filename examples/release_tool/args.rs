@@ -8,6 +8,7 @@ use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
 use release_tracking::names::Escaped;
 use release_tracking::store::MAX_PAGE_SIZE;
+use release_tracking::tracker::DEFAULT_WRITE_CONCURRENCY;
 use release_tracking::{
     Cursor, ImageUri, Label, Manifest, RecordShape, ReleaseRef, ServiceId, ShapePolicy,
 };
@@ -56,6 +57,12 @@ pub struct Cli {
     #[arg(long, env = "RELEASE_TRACKING_LEASE_TTL", default_value_t = 600,
           value_parser = RangedU64ValueParser::<u64>::new().range(1..=86_400))]
     pub lease_ttl: u64,
+    /// How many parameters a deploy writes at once (1 to 100; 1 writes them
+    /// one after another).
+    #[arg(long, env = "RELEASE_TRACKING_WRITE_CONCURRENCY",
+          default_value_t = DEFAULT_WRITE_CONCURRENCY,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=100))]
+    pub write_concurrency: usize,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

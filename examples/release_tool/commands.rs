@@ -90,8 +90,17 @@ pub async fn run(
             dry_run,
         } => {
             // One plan, shown and then executed as shown: the release is
-            // read once and the label once.
-            let plan = tool.plan(&release, &environment).await?;
+            // read once and the label once. A deploy asks who deploys (STS)
+            // beside those reads, not after them.
+            let plan = if dry_run {
+                tool.plan(&release, &environment).await?
+            } else {
+                let (plan, requester) =
+                    futures::join!(tool.plan(&release, &environment), tool.requester());
+                let plan = plan?;
+                requester?;
+                plan
+            };
             warnings.extend(&plan.warnings);
             set("plan", plan_json(&plan));
             write!(out, "{plan}")?;

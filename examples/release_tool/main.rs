@@ -52,6 +52,7 @@
 //! | `--project`      | `RELEASE_TRACKING_PROJECT`      |
 //! | `--endpoint-url` | `RELEASE_TRACKING_ENDPOINT_URL` |
 //! | `--lease-ttl`    | `RELEASE_TRACKING_LEASE_TTL`    |
+//! | `--write-concurrency` | `RELEASE_TRACKING_WRITE_CONCURRENCY` |
 //!
 //! The endpoint has a variable of this tool's own rather than the SDK's
 //! `AWS_ENDPOINT_URL`, which the SDK reads anyway (for every AWS program in

@@ -120,17 +120,16 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         Ok(images)
     }
 
-    pub(super) async fn plan_for(
+    /// The plan to deploy `release` to `environment`, whose label holds
+    /// `label`.
+    pub(super) fn plan_for(
         &self,
         release: Release,
+        label: crate::LabelImages,
         environment: &EnvironmentId,
         mut warnings: Vec<Warning>,
     ) -> Result<DeployPlan> {
         let target = self.deployable_images(&release)?;
-        let label = self
-            .images
-            .label_images(self.project_id(), &environment.label())
-            .await?;
         let mut current = label.images;
         let mut plan = DeployPlan {
             project: self.project_id().clone(),
@@ -181,13 +180,19 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
 
     /// What deploying `release` to `environment` would write, without
     /// writing anything: one read of the release and one of the
-    /// environment's label. Pass the plan to [`execute`](Self::execute) to
-    /// carry it out without reading either again.
+    /// environment's label, side by side. Pass the plan to
+    /// [`execute`](Self::execute) to carry it out without reading either
+    /// again.
     pub async fn plan(&self, release: &ReleaseRef, environment: &str) -> Result<DeployPlan> {
         let environment = self.environment(environment)?.id().clone();
-        let resolved = self.release(release).await?;
-        self.plan_for(resolved.release, &environment, resolved.warnings)
-            .await
+        // Two independent reads, side by side: one round trip less.
+        let label = environment.label();
+        let (resolved, label) = futures::join!(
+            self.release(release),
+            self.images.label_images(self.project_id(), &label)
+        );
+        let resolved = resolved?;
+        self.plan_for(resolved.release, label?, &environment, resolved.warnings)
     }
 
     /// Deploys a release to an environment: [`plan`](Self::plan), then
@@ -288,37 +293,59 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     ) -> Result<Deployed> {
         let project = self.project_id();
         let shape = self.deployment_shape(&plan.release);
-        let label = plan.environment.label();
         let mut written = Vec::with_capacity(plan.changes.len());
-        let mut changes = plan.changes.into_iter();
-        while let Some(change) = changes.next() {
+        let mut changes = plan.changes.into_iter().peekable();
+        // A batch of writes at a time, the lease kept before each batch: a
+        // lease lost before a batch stops the deploy there.
+        while changes.peek().is_some() {
+            let batch: Vec<PlannedWrite> = changes.by_ref().take(self.write_concurrency).collect();
             let kept = match lease.as_deref_mut() {
                 Some(held) => held.keep(self.clock.now()).await,
                 None => Ok(()),
             };
-            // A lease lost before a write stops the deploy there.
             let outcome = match kept {
                 Ok(()) => {
-                    self.images
-                        .put_image(project, &label, &change.service, &change.image)
-                        .await
+                    crate::write::write_changes(
+                        &self.images,
+                        project,
+                        &plan.release_id,
+                        &plan.environment,
+                        batch,
+                        self.write_concurrency,
+                    )
+                    .await
                 }
-                Err(lost) => Err(lost),
+                Err(lost) => {
+                    let not_written: Vec<ServiceId> =
+                        batch.into_iter().map(|c| c.service).collect();
+                    match not_written.first().cloned() {
+                        Some(failed) => {
+                            Err(Error::PartialDeployment(Box::new(PartialDeployment {
+                                project: project.clone(),
+                                release: plan.release_id.clone(),
+                                environment: plan.environment.clone(),
+                                written: Vec::new(),
+                                failed,
+                                not_written,
+                                source: lost,
+                                also_failed: Vec::new(),
+                            })))
+                        }
+                        None => Err(lost),
+                    }
+                }
             };
-            if let Err(source) = outcome {
-                let mut not_written = vec![change.service.clone()];
-                not_written.extend(changes.map(|c| c.service));
-                return Err(Error::PartialDeployment(Box::new(PartialDeployment {
-                    project: project.clone(),
-                    release: plan.release_id,
-                    environment: plan.environment,
-                    written,
-                    failed: change.service,
-                    not_written,
-                    source,
-                })));
+            match outcome {
+                Ok(batch_written) => written.extend(batch_written),
+                // What earlier batches wrote, and the batches not started.
+                Err(Error::PartialDeployment(mut partial)) => {
+                    written.append(&mut partial.written);
+                    partial.written = written;
+                    partial.not_written.extend(changes.map(|c| c.service));
+                    return Err(Error::PartialDeployment(partial));
+                }
+                Err(other) => return Err(other),
             }
-            written.push(change.service);
         }
         let description = if description.is_empty() {
             DEFAULT_DESCRIPTION
@@ -362,10 +389,15 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         description: &str,
     ) -> Result<(Prepared, Deployed)> {
         let environment = self.environment(environment)?.id().clone();
-        let prepared = self.prepare(request).await?;
-        let plan = self
-            .plan_for(prepared.release.clone(), &environment, Vec::new())
-            .await?;
+        // The environment's label does not depend on the new release: read
+        // it while the release is made.
+        let label = environment.label();
+        let (prepared, label) = futures::join!(
+            self.prepare(request),
+            self.images.label_images(self.project_id(), &label)
+        );
+        let prepared = prepared?;
+        let plan = self.plan_for(prepared.release.clone(), label?, &environment, Vec::new())?;
         let deployed = self.execute(plan, description).await?;
         Ok((prepared, deployed))
     }

@@ -390,6 +390,15 @@ pub fn reset_operation_counts(access_key: &str) {
     );
 }
 
+/// `GetParametersByPath` pages for a label holding `parameters`: ⌈n/10⌉
+/// (one for an empty label), as AWS returns them. moto also returns a
+/// `NextToken` after a full last page, whose next page is empty: one more
+/// call when n is a non-zero multiple of 10.
+pub fn label_pages(parameters: usize) -> u64 {
+    let emulator_extra_page = parameters > 0 && parameters.is_multiple_of(10);
+    (parameters.div_ceil(10).max(1) + usize::from(emulator_extra_page)) as u64
+}
+
 /// Expected [`operation_counts`] from `(operation, count)` pairs.
 pub fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs
