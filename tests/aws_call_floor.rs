@@ -5,7 +5,9 @@
 //! - `prepare`: the label's ⌈N/10⌉ pages, 1 create (and 1 `Query` for the
 //!   newest release, whose record shape it follows, unless a shape is given);
 //! - `deploy`: 1 release read, the environment label's pages, k writes, 1
-//!   record;
+//!   record; and, as every deploy holds its environment's lease, 1 lease
+//!   taken (`PutItem`), the environment's freeze and the release's block
+//!   read side by side (2 `GetItem`), 1 lease given back (`DeleteItem`);
 //! - `release-deploy`: the source label read once, for the release and its
 //!   plan (the release is never read back), then as `deploy`;
 //! - the requester (STS `GetCallerIdentity`) at most once per process, and
@@ -37,6 +39,8 @@ use release_tracking::{Environment, Project, ProjectId};
 
 const PAGES: &str = "ssm:GetParametersByPath";
 const STS: &str = "sts:GetCallerIdentity";
+/// The reads a deploy makes of its controls: the freeze and the block.
+const CONTROL_READS: u64 = 2;
 
 /// A project in the emulator with its table, a manifest naming its
 /// environments, and `n` services published at `latest`.
@@ -217,10 +221,12 @@ async fn floor(n: usize) {
         assert_eq!(
             made,
             calls(&[
-                ("dynamodb:GetItem", 1),
+                ("dynamodb:GetItem", 1 + CONTROL_READS),
                 (PAGES, label_pages(held)),
+                ("dynamodb:PutItem", 1),
                 ("ssm:PutParameter", changed as u64),
                 ("dynamodb:UpdateItem", 1),
+                ("dynamodb:DeleteItem", 1),
                 (STS, 1),
             ]),
             "deploy of {n} services, {changed} changed, into a label of {held}"
@@ -235,9 +241,12 @@ async fn floor(n: usize) {
         calls(&[
             (PAGES, pages + label_pages(0)),
             ("dynamodb:Query", 1),
-            ("dynamodb:PutItem", 1),
+            // The release, and the lease.
+            ("dynamodb:PutItem", 2),
+            ("dynamodb:GetItem", CONTROL_READS),
             ("ssm:PutParameter", n as u64),
             ("dynamodb:UpdateItem", 1),
+            ("dynamodb:DeleteItem", 1),
             (STS, 1),
         ]),
         "release-deploy of {n} services"
@@ -312,7 +321,8 @@ async fn only_commands_that_record_a_requester_ask_sts() {
             &["current", "stage"],
             calls(&[
                 ("dynamodb:Query", 1),
-                ("dynamodb:GetItem", 1),
+                // The release, and the lease, freeze and blocks it shows.
+                ("dynamodb:GetItem", 1 + 3),
                 (PAGES, pages),
             ]),
         ),
@@ -410,7 +420,9 @@ async fn throttled_writes_are_retried_and_the_deploy_completes() {
     assert_eq!(
         aws_common::operation_counts(&key),
         calls(&[
-            ("dynamodb:GetItem", 1),
+            ("dynamodb:GetItem", 1 + CONTROL_READS),
+            ("dynamodb:PutItem", 1),
+            ("dynamodb:DeleteItem", 1),
             (PAGES, label_pages(0)),
             ("ssm:PutParameter", 10 + 5),
             ("dynamodb:UpdateItem", 1),
@@ -442,7 +454,9 @@ async fn throttled_writes_are_retried_and_the_deploy_completes() {
     assert_eq!(
         aws_common::operation_counts(&key),
         calls(&[
-            ("dynamodb:GetItem", 1),
+            ("dynamodb:GetItem", 1 + CONTROL_READS),
+            ("dynamodb:PutItem", 1),
+            ("dynamodb:DeleteItem", 1),
             (PAGES, label_pages(0)),
             ("ssm:PutParameter", 5),
         ])
