@@ -39,6 +39,19 @@ pub(super) fn counter_key(project: &ProjectId, environment: Option<&EnvironmentI
     }
 }
 
+/// What a change reads: its `items`, then the event counters of the
+/// project and, for a change of one environment, of that environment.
+pub(super) fn change_keys<const N: usize>(
+    project: &ProjectId,
+    environment: Option<&EnvironmentId>,
+    items: [String; N],
+) -> Vec<String> {
+    let mut keys = items.to_vec();
+    keys.push(counter_key(project, None));
+    keys.extend(environment.map(|environment| counter_key(project, Some(environment))));
+    keys
+}
+
 pub(super) fn event_key(
     project: &ProjectId,
     environment: Option<&EnvironmentId>,

@@ -2,8 +2,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::AsyncSleep;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
@@ -14,7 +16,7 @@ use aws_sdk_dynamodb::types::KeysAndAttributes;
 use crate::aws::codec::{self, Item};
 use crate::aws::error::backend_message;
 use crate::aws::DynamoDbReleaseStore;
-use crate::control::Lease;
+use crate::control::{lost, Lease};
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::names::{EnvironmentId, ProjectId, ReleaseId};
 
@@ -192,38 +194,25 @@ impl DynamoDbReleaseStore {
     }
 }
 
-/// The item a failed condition returned, if the error is a failed
-/// condition: `Some(item)` (the item may be absent).
-pub(super) fn refused_put(
-    e: &SdkError<PutItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> Option<Option<Item>> {
-    match e.as_service_error() {
-        Some(PutItemError::ConditionalCheckFailedException(failed)) => Some(failed.item().cloned()),
-        _ => None,
-    }
+/// Defines `$name`: the item a failed condition returned, if the error of
+/// an `$error` write is a failed condition: `Some(item)` (the item may be
+/// absent).
+macro_rules! refused {
+    ($name:ident, $error:ident) => {
+        pub(super) fn $name(e: &SdkError<$error, HttpResponse>) -> Option<Option<Item>> {
+            match e.as_service_error() {
+                Some($error::ConditionalCheckFailedException(failed)) => {
+                    Some(failed.item().cloned())
+                }
+                _ => None,
+            }
+        }
+    };
 }
 
-pub(super) fn refused_update(
-    e: &SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> Option<Option<Item>> {
-    match e.as_service_error() {
-        Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-            Some(failed.item().cloned())
-        }
-        _ => None,
-    }
-}
-
-pub(super) fn refused_delete(
-    e: &SdkError<DeleteItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> Option<Option<Item>> {
-    match e.as_service_error() {
-        Some(DeleteItemError::ConditionalCheckFailedException(failed)) => {
-            Some(failed.item().cloned())
-        }
-        _ => None,
-    }
-}
+refused!(refused_put, PutItemError);
+refused!(refused_update, UpdateItemError);
+refused!(refused_delete, DeleteItemError);
 
 /// Whether a single-item write lost to a transaction on the same item
 /// (DynamoDB: `TransactionConflictException`), which is worth retrying.
@@ -233,4 +222,42 @@ pub(super) fn conflicted<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool
             e.code(),
             Some("TransactionConflictException" | "ReplicatedWriteConflictException")
         )
+}
+
+impl DynamoDbReleaseStore {
+    /// Sends `send`'s conditional write on the item of the holder's own
+    /// `lease` (a renewal or a release), again while it loses to a
+    /// transaction on the same item. A failed condition is
+    /// [`Error::LeaseLost`] naming the holder now.
+    pub(super) async fn holder_write<O, E, Fut>(
+        &self,
+        lease: &Lease,
+        operation: &str,
+        send: impl Fn() -> Fut + Send + Sync,
+        refused: fn(&SdkError<E, HttpResponse>) -> Option<Option<Item>>,
+    ) -> Result<O>
+    where
+        Fut: Future<Output = std::result::Result<O, SdkError<E, HttpResponse>>> + Send,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        O: Send,
+    {
+        let (project, environment) = (&lease.project, &lease.environment);
+        let table = self.table_name(project);
+        for attempt in 0..ATTEMPTS {
+            match send().await {
+                Ok(output) => return Ok(output),
+                Err(e) => match refused(&e) {
+                    Some(returned) => {
+                        let held = self
+                            .current_lease(project, environment, returned.as_ref(), operation)
+                            .await?;
+                        return Err(lost(lease, held));
+                    }
+                    None if conflicted(&e) => self.pause(attempt).await,
+                    None => return Err(self.control_failure(project, &table, operation, e)),
+                },
+            }
+        }
+        Err(Self::gave_up(operation, &table))
+    }
 }

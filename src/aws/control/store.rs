@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use crate::aws::codec::Item;
 use crate::aws::DynamoDbReleaseStore;
 use crate::control::{
-    busy, lost, sort_blocks, too_many_blocks, ttl_micros, Acquired, Block, ControlAction,
-    ControlChange, ControlEvent, ControlStore, Freeze, Lease, LeaseRequest, MAX_ACTIVE_BLOCKS,
+    busy, sort_blocks, too_many_blocks, ttl_micros, Acquired, Block, ControlAction, ControlChange,
+    ControlEvent, ControlStore, Freeze, Lease, LeaseRequest, MAX_ACTIVE_BLOCKS,
 };
 use crate::error::{Error, Result};
 use crate::names::{EnvironmentId, ProjectId, ReleaseId};
@@ -137,14 +137,13 @@ impl ControlStore for DynamoDbReleaseStore {
             "renewing lease {} on environment {environment} of project {project}",
             lease.lease_id
         );
-        let table = self.table_name(project);
         let expressions = renew_expressions(lease, expires)?;
-        for attempt in 0..ATTEMPTS {
-            let result = self
-                .client()
+        let key = s(lease_key(project, environment));
+        let send = || {
+            self.client()
                 .update_item()
-                .table_name(&table)
-                .key(KEY, s(lease_key(project, environment)))
+                .table_name(self.table_name(project))
+                .key(KEY, key.clone())
                 .set_update_expression(expressions.update.clone())
                 .set_condition_expression(expressions.condition.clone())
                 .set_expression_attribute_names(expressions.names())
@@ -154,25 +153,12 @@ impl ControlStore for DynamoDbReleaseStore {
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
                 .send()
-                .await;
-            match result {
-                Ok(output) => {
-                    let item = output.attributes().cloned().unwrap_or_default();
-                    return decode_item(&item, &self.lease_name(project, environment));
-                }
-                Err(e) => match refused_update(&e) {
-                    Some(returned) => {
-                        let held = self
-                            .current_lease(project, environment, returned.as_ref(), &operation)
-                            .await?;
-                        return Err(lost(lease, held));
-                    }
-                    None if conflicted(&e) => self.pause(attempt).await,
-                    None => return Err(self.control_failure(project, &table, &operation, e)),
-                },
-            }
-        }
-        Err(Self::gave_up(&operation, &table))
+        };
+        let output = self
+            .holder_write(lease, &operation, send, refused_update)
+            .await?;
+        let item = output.attributes().cloned().unwrap_or_default();
+        decode_item(&item, &self.lease_name(project, environment))
     }
 
     async fn release_lease(&self, lease: &Lease) -> Result<()> {
@@ -181,14 +167,13 @@ impl ControlStore for DynamoDbReleaseStore {
             "releasing lease {} on environment {environment} of project {project}",
             lease.lease_id
         );
-        let table = self.table_name(project);
         let condition = holder_condition(lease)?;
-        for attempt in 0..ATTEMPTS {
-            let result = self
-                .client()
+        let key = s(lease_key(project, environment));
+        let send = || {
+            self.client()
                 .delete_item()
-                .table_name(&table)
-                .key(KEY, s(lease_key(project, environment)))
+                .table_name(self.table_name(project))
+                .key(KEY, key.clone())
                 .set_condition_expression(condition.condition.clone())
                 .set_expression_attribute_names(condition.names())
                 .set_expression_attribute_values(condition.values())
@@ -196,22 +181,10 @@ impl ControlStore for DynamoDbReleaseStore {
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
                 .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(e) => match refused_delete(&e) {
-                    Some(returned) => {
-                        let held = self
-                            .current_lease(project, environment, returned.as_ref(), &operation)
-                            .await?;
-                        return Err(lost(lease, held));
-                    }
-                    None if conflicted(&e) => self.pause(attempt).await,
-                    None => return Err(self.control_failure(project, &table, &operation, e)),
-                },
-            }
-        }
-        Err(Self::gave_up(&operation, &table))
+        };
+        self.holder_write(lease, &operation, send, refused_delete)
+            .await?;
+        Ok(())
     }
 
     async fn lease(
@@ -233,11 +206,7 @@ impl ControlStore for DynamoDbReleaseStore {
     ) -> Result<Option<Lease>> {
         let operation = format!("force-unlocking environment {environment} of project {project}");
         let key = lease_key(project, environment);
-        let keys = [
-            key.clone(),
-            counter_key(project, None),
-            counter_key(project, Some(environment)),
-        ];
+        let keys = change_keys(project, Some(environment), [key.clone()]);
         let plan = |read: &HashMap<String, Item>| -> Result<Plan<Option<Lease>>> {
             let Some(item) = read.get(&key) else {
                 return Ok(Plan::Answer(Ok(None)));
@@ -266,11 +235,7 @@ impl ControlStore for DynamoDbReleaseStore {
         let operation = format!("freezing environment {environment} of project {project}");
         let key = freeze_key(project, environment);
         let name = self.freeze_name(project, environment);
-        let keys = [
-            key.clone(),
-            counter_key(project, None),
-            counter_key(project, Some(environment)),
-        ];
+        let keys = change_keys(project, Some(environment), [key.clone()]);
         let frozen = |item: &Item| match decode_item(item, &name) {
             Ok(freeze) => Error::EnvironmentFrozen {
                 freeze: Box::new(freeze),
@@ -305,11 +270,7 @@ impl ControlStore for DynamoDbReleaseStore {
     ) -> Result<Option<Freeze>> {
         let operation = format!("unfreezing environment {environment} of project {project}");
         let key = freeze_key(project, environment);
-        let keys = [
-            key.clone(),
-            counter_key(project, None),
-            counter_key(project, Some(environment)),
-        ];
+        let keys = change_keys(project, Some(environment), [key.clone()]);
         let plan = |read: &HashMap<String, Item>| -> Result<Plan<Option<Freeze>>> {
             let Some(item) = read.get(&key) else {
                 return Ok(Plan::Answer(Ok(None)));
@@ -350,7 +311,7 @@ impl ControlStore for DynamoDbReleaseStore {
         let operation = format!("blocking release {release} of project {project}");
         let key = block_key(project, release);
         let name = self.block_name(project, release);
-        let keys = [key.clone(), blocks_key(project), counter_key(project, None)];
+        let keys = change_keys(project, None, [key.clone(), blocks_key(project)]);
         let blocked = |item: &Item| match decode_item(item, &name) {
             Ok(block) => Error::ReleaseBlocked {
                 block: Box::new(block),
@@ -400,7 +361,7 @@ impl ControlStore for DynamoDbReleaseStore {
     ) -> Result<Option<Block>> {
         let operation = format!("unblocking release {release} of project {project}");
         let key = block_key(project, release);
-        let keys = [key.clone(), counter_key(project, None)];
+        let keys = change_keys(project, None, [key.clone()]);
         let plan = |read: &HashMap<String, Item>| -> Result<Plan<Option<Block>>> {
             let Some(item) = read.get(&key) else {
                 return Ok(Plan::Answer(Ok(None)));
