@@ -40,6 +40,7 @@ a network; only moto's own work is one at a time. It can be changed while
 the server runs:
 
   PUT    /__delay?ms=MS                                         -> 204
+  PUT    /__delay/AKID?ms=MS    -> 204, only that key's requests (added to the above)
 
 These /__ paths are answered here and never reach moto.
 """
@@ -81,6 +82,8 @@ if options.delay_ms < 0:
     arguments.error("--delay-ms must be 0 or more")
 port = options.port
 delay = options.delay_ms / 1000.0
+# Per access key, added to `delay`: one client a slow network away.
+key_delays = {}
 os.environ.setdefault("MOTO_PORT", str(port))
 # moto lists its own package directory (a stat per service) on every request
 # to route it; the list cannot change while the server runs, so it is read
@@ -230,14 +233,19 @@ def answer_delay(environ, start_response):
     global delay
     if environ.get("REQUEST_METHOD", "") != "PUT":
         return answer_text(start_response, "405 Method Not Allowed",
-                           "PUT /__delay?ms=MS\n", [("Allow", "PUT")])
+                           "PUT /__delay[/ACCESS_KEY_ID]?ms=MS\n", [("Allow", "PUT")])
     try:
         ms = float(parse_qs(environ.get("QUERY_STRING", "")).get("ms", [""])[0])
     except ValueError:
         ms = -1
     if ms < 0:
         return answer_text(start_response, "400 Bad Request", "ms=MS (MS >= 0) is required\n")
-    delay = ms / 1000.0
+    key = unquote(environ.get("PATH_INFO", "")[len(DELAY_PATH) + 1:])
+    if key:
+        with counts_lock:
+            key_delays[key] = ms / 1000.0
+    else:
+        delay = ms / 1000.0
     start_response("204 No Content", [("Content-Length", "0")])
     return [b""]
 
@@ -276,12 +284,14 @@ def serve(environ, start_response):
         return answer_counts(environ, start_response)
     if path.startswith(THROTTLE_PREFIX):
         return answer_throttle(environ, start_response)
-    if path == DELAY_PATH:
+    if path == DELAY_PATH or path.startswith(DELAY_PATH + "/"):
         return answer_delay(environ, start_response)
     counted = count(environ)
-    if delay:
+    with counts_lock:
+        wait = delay + (key_delays.get(counted[0], 0.0) if counted else 0.0)
+    if wait:
         # Outside moto_lock: concurrent requests overlap, as on a network.
-        time.sleep(delay)
+        time.sleep(wait)
     if counted is not None and take_throttle(*counted):
         return answer_throttled(environ, start_response)
     with moto_lock:

@@ -390,6 +390,24 @@ pub fn reset_operation_counts(access_key: &str) {
     );
 }
 
+/// Sends `METHOD path` to the emulator's own control paths (`/__…`, see
+/// scripts/moto_server.py) and asserts it answered 204.
+pub fn emulator_control(method: &str, path: &str) {
+    let url = endpoint();
+    let host = url.trim_start_matches("http://");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let mut stream = TcpStream::connect(host).expect("connect to the emulator");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    assert!(
+        response.starts_with("HTTP/1.1 204") || response.starts_with("HTTP/1.0 204"),
+        "the emulator refused {method} {path} (scripts/moto_server.py): {response}"
+    );
+}
+
 /// `GetParametersByPath` pages for a label holding `parameters`: ⌈n/10⌉
 /// (one for an empty label), as AWS returns them. moto also returns a
 /// `NextToken` after a full last page, whose next page is empty: one more
