@@ -425,7 +425,7 @@ async fn a_limit_of_one_writes_one_after_another() {
 
 #[tokio::test]
 async fn the_default_limit_is_several_writes_at_once() {
-    assert!(DEFAULT_WRITE_CONCURRENCY > 1);
+    const { assert!(DEFAULT_WRITE_CONCURRENCY > 1) };
     let all = services(DEFAULT_WRITE_CONCURRENCY + 3);
     let (images, releases, release) = release_of(&all).await;
     let (started_tx, mut started_rx) = mpsc::unbounded_channel::<Gate>();
