@@ -1,5 +1,6 @@
 //! Control changes: each written with its audit event in one transaction, retried while contended.
 
+use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -237,6 +238,34 @@ impl DynamoDbReleaseStore {
 
     /// The condition that an item read with `item` is still the same
     /// version.
+    /// The plan of a change that removes the control item `key` (`name` in
+    /// messages), if there is one: deleted on `condition` of the item and
+    /// its record, with `more` writes, and recorded as `event` of the record
+    /// removed. No item: nothing to do, and the answer `None`.
+    #[allow(clippy::too_many_arguments)] // one removal, described whole
+    pub(super) fn removal<T: DeserializeOwned + Clone>(
+        &self,
+        project: &ProjectId,
+        item: Option<&Item>,
+        key: &str,
+        name: &str,
+        condition: impl FnOnce(&Item, &T) -> Result<Expressions>,
+        more: Vec<TransactWriteItem>,
+        event: impl FnOnce(T) -> ControlChange,
+    ) -> Result<Plan<Option<T>>> {
+        let Some(item) = item else {
+            return Ok(Plan::Answer(Ok(None)));
+        };
+        let removed: T = decode_item(item, name)?;
+        let mut writes = vec![self.delete_write(project, key, &condition(item, &removed)?)?];
+        writes.extend(more);
+        let change = Change {
+            writes,
+            event_change: event(removed.clone()),
+        };
+        Ok(Plan::Write(change, Some(removed)))
+    }
+
     pub(super) fn same_version(item: &Item) -> Result<Expressions> {
         match codec::string_attr(item, VERSION) {
             Some(version) => Expressions::condition("#v = :v")

@@ -207,19 +207,20 @@ impl ControlStore for DynamoDbReleaseStore {
         let operation = format!("force-unlocking environment {environment} of project {project}");
         let key = lease_key(project, environment);
         let keys = change_keys(project, Some(environment), [key.clone()]);
-        let plan = |read: &HashMap<String, Item>| -> Result<Plan<Option<Lease>>> {
-            let Some(item) = read.get(&key) else {
-                return Ok(Plan::Answer(Ok(None)));
-            };
-            let lease: Lease = decode_item(item, &self.lease_name(project, environment))?;
-            let change = Change {
-                writes: vec![self.delete_write(project, &key, &holder_condition(&lease)?)?],
-                event_change: ControlChange::ForceUnlock {
+        let name = self.lease_name(project, environment);
+        let plan = |read: &HashMap<String, Item>| {
+            self.removal(
+                project,
+                read.get(&key),
+                &key,
+                &name,
+                |_, lease: &Lease| holder_condition(lease),
+                Vec::new(),
+                |lease| ControlChange::ForceUnlock {
                     environment: environment.clone(),
-                    lease: lease.clone(),
+                    lease,
                 },
-            };
-            Ok(Plan::Write(change, Some(lease)))
+            )
         };
         // A refusal means another holder since the read: read again.
         self.change_with_event(project, action, &keys, &operation, plan, |_, _| None)
@@ -271,19 +272,20 @@ impl ControlStore for DynamoDbReleaseStore {
         let operation = format!("unfreezing environment {environment} of project {project}");
         let key = freeze_key(project, environment);
         let keys = change_keys(project, Some(environment), [key.clone()]);
-        let plan = |read: &HashMap<String, Item>| -> Result<Plan<Option<Freeze>>> {
-            let Some(item) = read.get(&key) else {
-                return Ok(Plan::Answer(Ok(None)));
-            };
-            let lifted: Freeze = decode_item(item, &self.freeze_name(project, environment))?;
-            let change = Change {
-                writes: vec![self.delete_write(project, &key, &Self::same_version(item)?)?],
-                event_change: ControlChange::Unfreeze {
+        let name = self.freeze_name(project, environment);
+        let plan = |read: &HashMap<String, Item>| {
+            self.removal(
+                project,
+                read.get(&key),
+                &key,
+                &name,
+                |item, _: &Freeze| Self::same_version(item),
+                Vec::new(),
+                |lifted| ControlChange::Unfreeze {
                     environment: environment.clone(),
-                    lifted: lifted.clone(),
+                    lifted,
                 },
-            };
-            Ok(Plan::Write(change, Some(lifted)))
+            )
         };
         self.change_with_event(project, action, &keys, &operation, plan, |_, _| None)
             .await
@@ -362,22 +364,22 @@ impl ControlStore for DynamoDbReleaseStore {
         let operation = format!("unblocking release {release} of project {project}");
         let key = block_key(project, release);
         let keys = change_keys(project, None, [key.clone()]);
-        let plan = |read: &HashMap<String, Item>| -> Result<Plan<Option<Block>>> {
-            let Some(item) = read.get(&key) else {
-                return Ok(Plan::Answer(Ok(None)));
-            };
-            let lifted: Block = decode_item(item, &self.block_name(project, release))?;
-            let change = Change {
-                writes: vec![
-                    self.delete_write(project, &key, &Self::same_version(item)?)?,
-                    self.update_write(project, &blocks_key(project), &remove_blocked(release)?)?,
-                ],
-                event_change: ControlChange::Unblock {
+        let name = self.block_name(project, release);
+        let plan = |read: &HashMap<String, Item>| {
+            let unlist =
+                self.update_write(project, &blocks_key(project), &remove_blocked(release)?)?;
+            self.removal(
+                project,
+                read.get(&key),
+                &key,
+                &name,
+                |item, _: &Block| Self::same_version(item),
+                vec![unlist],
+                |lifted| ControlChange::Unblock {
                     release: release.clone(),
-                    lifted: lifted.clone(),
+                    lifted,
                 },
-            };
-            Ok(Plan::Write(change, Some(lifted)))
+            )
         };
         self.change_with_event(project, action, &keys, &operation, plan, |_, _| None)
             .await
