@@ -28,8 +28,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
 
-MOTO_VERSION="5.2.5"
-VENV=".venv"
+# shellcheck source=scripts/emulator.sh
+. scripts/emulator.sh
 BASELINE=""
 BASELINE_BINARY=""
 DELAY_MS=30
@@ -60,20 +60,20 @@ if [ -n "$BASELINE" ] && [ -n "$BASELINE_BINARY" ]; then
   exit 2
 fi
 
-if ! "$VENV/bin/python" -c "import moto, flask, boto3" >/dev/null 2>&1 \
-  || [ "$("$VENV/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "$MOTO_VERSION" ]; then
-  echo "== installing moto[server]==$MOTO_VERSION into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet "moto[server]==$MOTO_VERSION"
-fi
+install_moto
 
 WORK="$(mktemp -d -t release-tracking-latency.XXXXXX)"
 MOTO_PID=""
 BASELINE_TREE=""
+STATUS=1
 cleanup() {
   if [ -n "$MOTO_PID" ] && kill -0 "$MOTO_PID" 2>/dev/null; then
     kill "$MOTO_PID" 2>/dev/null || true
     wait "$MOTO_PID" 2>/dev/null || true
+  fi
+  if [ "$STATUS" -ne 0 ] && [ -f "$WORK/moto.log" ]; then
+    echo "== moto server log" >&2
+    tail -n 50 "$WORK/moto.log" >&2 || true
   fi
   if [ -n "$BASELINE_TREE" ]; then
     git -C "$ROOT" worktree remove --force "$BASELINE_TREE" >/dev/null 2>&1 || true
@@ -115,30 +115,13 @@ echo "== building release_tool of this checkout ($HEAD)"
 build "$ROOT" "$WORK/release_tool-this"
 TOOLS+=(--tool "$HEAD=$WORK/release_tool-this")
 
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+PORT="$(free_port)"
 echo "== starting moto on 127.0.0.1:$PORT, each call answered ${DELAY_MS} ms late"
-"$VENV/bin/python" scripts/moto_server.py "$PORT" --delay-ms "$DELAY_MS" >"$WORK/moto.log" 2>&1 &
-MOTO_PID=$!
-ready=""
-for _ in $(seq 1 60); do
-  if ! kill -0 "$MOTO_PID" 2>/dev/null; then
-    echo "error: moto exited during start-up:" >&2
-    tail -n 50 "$WORK/moto.log" >&2
-    exit 1
-  fi
-  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/', timeout=1)" >/dev/null 2>&1; then
-    ready=yes
-    break
-  fi
-  sleep 0.5
-done
-if [ -z "$ready" ]; then
-  echo "error: moto did not answer on port $PORT within 30 s" >&2
-  exit 1
-fi
+start_moto "$PORT" "$WORK/moto.log" --delay-ms "$DELAY_MS"
 
 echo "== timing (machine: $(nproc) CPUs, $(uname -sr))"
 "$VENV/bin/python" scripts/latency.py --endpoint "http://127.0.0.1:$PORT" \
   --delay-ms "$DELAY_MS" --runs "$RUNS" --sizes "$SIZES" --releases "$RELEASES" \
   --write-quota "$WRITE_QUOTA" \
   "${TOOLS[@]}"
+STATUS=0
