@@ -10,20 +10,15 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-MOTO_VERSION="5.2.5"
-VENV=".venv"
+# shellcheck source=scripts/emulator.sh
+. scripts/emulator.sh
 # The last weco-deploy that kept labels in SSM; its own venv, as its boto3
 # need not match moto's. boto3 >= 1.28 reads AWS_ENDPOINT_URL, which is how
 # the tests point it at the emulator (weco-deploy has no endpoint option).
 WECO_DEPLOY_VERSION="4.1.6"
 WECO_VENV=".venv-weco"
 
-if ! "$VENV/bin/python" -c "import moto, flask" >/dev/null 2>&1 \
-  || [ "$("$VENV/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "$MOTO_VERSION" ]; then
-  echo "== installing moto[server]==$MOTO_VERSION into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet "moto[server]==$MOTO_VERSION"
-fi
+install_moto
 
 if [ "$("$WECO_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("weco-deploy"))' 2>/dev/null)" != "$WECO_DEPLOY_VERSION" ] \
   || ! "$WECO_VENV/bin/python" -c 'import boto3, sys; sys.exit(tuple(map(int, boto3.__version__.split(".")[:2])) < (1, 28))' >/dev/null 2>&1 \
@@ -33,7 +28,7 @@ if [ "$("$WECO_VENV/bin/python" -c 'import importlib.metadata as m; print(m.vers
   "$WECO_VENV/bin/pip" install --quiet "weco-deploy==$WECO_DEPLOY_VERSION" "boto3>=1.28"
 fi
 
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+PORT="$(free_port)"
 MOTO_LOG="$(mktemp -t release-tracking-moto.XXXXXX)"
 MOTO_PID=""
 STATUS=1
@@ -55,25 +50,7 @@ trap cleanup EXIT
 # scripts/moto_server.py: moto's app one request at a time (as DynamoDB
 # applies each write to an item atomically), with per-access-key call counts.
 echo "== starting moto on 127.0.0.1:$PORT (log: $MOTO_LOG)"
-"$VENV/bin/python" scripts/moto_server.py "$PORT" >"$MOTO_LOG" 2>&1 &
-MOTO_PID=$!
-
-ready=""
-for _ in $(seq 1 60); do
-  if ! kill -0 "$MOTO_PID" 2>/dev/null; then
-    echo "error: moto exited during start-up" >&2
-    exit 1
-  fi
-  if python3 -c "import urllib.request, sys; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/', timeout=1)" >/dev/null 2>&1; then
-    ready=yes
-    break
-  fi
-  sleep 0.5
-done
-if [ -z "$ready" ]; then
-  echo "error: moto did not answer on port $PORT within 30 s" >&2
-  exit 1
-fi
+start_moto "$PORT" "$MOTO_LOG"
 
 export RELEASE_TRACKING_TEST_ENDPOINT="http://127.0.0.1:$PORT"
 RELEASE_TRACKING_WECO_DEPLOY="$(pwd)/$WECO_VENV/bin/weco-deploy"

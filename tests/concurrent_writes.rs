@@ -81,6 +81,20 @@ impl ImageStore for GatedImages {
     }
 }
 
+impl GatedImages {
+    /// A gated store on `inner`, and where its writes announce themselves.
+    fn new(inner: &InMemoryImageStore) -> (Arc<GatedImages>, mpsc::UnboundedReceiver<Gate>) {
+        let (started, announced) = mpsc::unbounded_channel();
+        let gated = GatedImages {
+            inner: inner.clone(),
+            started,
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+        };
+        (Arc::new(gated), announced)
+    }
+}
+
 fn failure(message: &str) -> Error {
     Error::Backend {
         operation: "writing a parameter (SSM PutParameter)".to_owned(),
@@ -160,13 +174,7 @@ async fn gated_deploy(
     limit: usize,
     mut script: impl Script,
 ) -> Run {
-    let (started_tx, mut started_rx) = mpsc::unbounded_channel();
-    let gated = Arc::new(GatedImages {
-        inner: images.clone(),
-        started: started_tx,
-        in_flight: AtomicUsize::new(0),
-        most_in_flight: AtomicUsize::new(0),
-    });
+    let (gated, mut started_rx) = GatedImages::new(images);
     let t = ReleaseTracker::new(
         project(&project_id()),
         gated.clone(),
@@ -428,13 +436,7 @@ async fn the_default_limit_is_several_writes_at_once() {
     const { assert!(DEFAULT_WRITE_CONCURRENCY > 1) };
     let all = services(DEFAULT_WRITE_CONCURRENCY + 3);
     let (images, releases, release) = release_of(&all).await;
-    let (started_tx, mut started_rx) = mpsc::unbounded_channel::<Gate>();
-    let gated = Arc::new(GatedImages {
-        inner: images.clone(),
-        started: started_tx,
-        in_flight: AtomicUsize::new(0),
-        most_in_flight: AtomicUsize::new(0),
-    });
+    let (gated, mut started_rx) = GatedImages::new(&images);
     // No `with_write_concurrency`: the default applies.
     let t = ReleaseTracker::new(
         project(&project_id()),
