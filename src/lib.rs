@@ -143,8 +143,8 @@ pub use names::{
     ServiceId,
 };
 pub use release::{
-    Deployment, DeploymentEnvironment, DeploymentRecord, ImageEntry, NewRelease, RecordShape,
-    Release, Requester, Timestamp,
+    Deployment, DeploymentEnvironment, DeploymentKind, DeploymentRecord, ImageEntry, NewRelease,
+    RecordShape, Release, Requester, Timestamp,
 };
 pub use store::{
     Cursor, ImageStore, LabelImages, LatestRelease, Page, PageRequest, RecentDeployments,

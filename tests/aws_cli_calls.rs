@@ -1,7 +1,9 @@
 //! `release_tool deploy` run as a process against the emulator, its AWS
 //! calls counted by the emulator under the process's own access key: one
-//! read of the release, one read of the label, one write per changed
-//! parameter, one record of the deployment, and the requester asked once.
+//! read of the release, one read of the label, one read of the newest
+//! deployment to the environment (the release the deploy replaces, for the
+//! audit trail), one write per changed parameter, one record of the
+//! deployment, and the requester asked once.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -112,12 +114,15 @@ fn label_pages(parameters: usize) -> u64 {
 }
 
 /// The floor: 1 release read, the environment's label read (it holds the
-/// `services - written` unchanged ones), `written` writes, 1 record, and
-/// the requester once when STS is asked.
+/// `services - written` unchanged ones), 1 `Query` of the deployment index
+/// for the release current in the environment (none here: the index is
+/// empty, so one page), `written` writes, 1 record, and the requester once
+/// when STS is asked.
 fn expected(services: usize, written: usize, requester: bool) -> BTreeMap<String, u64> {
     let mut calls = vec![
         ("dynamodb:GetItem", 1),
         ("ssm:GetParametersByPath", label_pages(services - written)),
+        ("dynamodb:Query", 1),
         ("dynamodb:UpdateItem", 1),
     ];
     if written > 0 {
@@ -172,7 +177,8 @@ async fn a_dry_run_reads_and_writes_nothing() {
         calls,
         aws_common::counts(&[
             ("dynamodb:GetItem", 1),
-            ("ssm:GetParametersByPath", label_pages(0))
+            ("ssm:GetParametersByPath", label_pages(0)),
+            ("dynamodb:Query", 1),
         ]),
         "{stdout}"
     );

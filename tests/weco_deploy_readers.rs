@@ -478,3 +478,90 @@ async fn the_release_tooling_check_of_stored_items_names_numbers_and_sets() {
         "{problems:#?}"
     );
 }
+
+/// Deployments that carry the audit trail (`deployment_id`, `kind`,
+/// `replaced_release`, `changed_services`), in the current shape and in the
+/// oldest: weco-deploy 4.1.6 prints them whole in `show-release` and reads
+/// past them in `show-deployments`; release_tooling's key paths still hold
+/// in the oldest-shape item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weco_deploy_reads_deployments_with_the_audit_trail_in_both_shapes() {
+    let (project, tracker, weco) = setup("wecoaudit").await;
+    for service in ["archivist", "notifier"] {
+        publish(&tracker, service, &ecr(service, "ref.abc123")).await;
+    }
+    // Made on an empty table: the current shape.
+    let current = prepare(&tracker, "current shape").await;
+    let current_id = current.release_id().to_string();
+    let oldest_id = uuid::Uuid::new_v4().to_string();
+    aws_common::dynamodb_client()
+        .await
+        .put_item()
+        .table_name(format!("wellcome-releases-{project}"))
+        .set_item(Some(
+            oldest_shape_item(&project, &oldest_id)
+                .into_iter()
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put the oldest-shape item: {e:?}"));
+    deploy(&tracker, &current_id, "stage", "current to stage").await;
+    deploy(&tracker, &oldest_id, "prod", "oldest to prod").await;
+    deploy(&tracker, &oldest_id, "stage", "oldest back to stage").await;
+
+    let shown = show_release(&weco, &[&current_id]);
+    let d = &shown["deployments"][0];
+    assert_eq!(d["environment"], "stage", "{shown:#}");
+    assert_eq!(d["kind"], "deploy", "{shown:#}");
+    assert_eq!(d["replaced_release"], oldest_id.as_str(), "{shown:#}");
+    assert_eq!(
+        d["changed_services"],
+        serde_json::json!(["archivist", "notifier"]),
+        "{shown:#}"
+    );
+    assert!(d["deployment_id"].is_string(), "{shown:#}");
+
+    let shown = show_release(&weco, &[&oldest_id]);
+    let deployments = shown["deployments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no deployments list in {shown:#}"));
+    assert_eq!(deployments.len(), 3, "{shown:#}");
+    assert_eq!(deployments[0].get("kind"), None, "{shown:#}");
+    let (to_prod, back) = (&deployments[1], &deployments[2]);
+    assert_eq!(
+        to_prod["environment"],
+        serde_json::json!({"id": "prod", "name": "Production"}),
+        "the oldest shape is kept: {shown:#}"
+    );
+    assert_eq!(to_prod["kind"], "deploy", "{shown:#}");
+    assert_eq!(to_prod.get("replaced_release"), None, "{shown:#}");
+    assert_eq!(back["replaced_release"], current_id.as_str(), "{shown:#}");
+    assert_eq!(
+        back["changed_services"],
+        serde_json::json!(["archivist", "notifier"]),
+        "{shown:#}"
+    );
+
+    // Newest deployed release first, each release's deployments in order.
+    let expected = [
+        row(
+            &oldest_id,
+            "stage",
+            "unknown",
+            "to stage by release_tooling",
+        ),
+        row(&oldest_id, "prod", "alice", "oldest to prod"),
+        row(&oldest_id, "stage", "alice", "oldest back to stage"),
+        row(&current_id, "stage", "alice", "current to stage"),
+    ];
+    assert_deployments(&weco, &[], &expected);
+    assert_deployments(&weco, &[&oldest_id], &expected[..3]);
+    assert_deployments(&weco, &[&current_id], &expected[3..]);
+
+    let stored = aws_common::raw_release_item(&project, &oldest_id).await;
+    assert_eq!(
+        aws_common::release_tooling_problems_in_item(&stored),
+        Vec::<String>::new()
+    );
+}

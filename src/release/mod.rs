@@ -18,7 +18,7 @@ mod deployment;
 mod shapes;
 mod timestamp;
 
-pub use deployment::{Deployment, DeploymentRecord};
+pub use deployment::{Deployment, DeploymentKind, DeploymentRecord};
 pub(crate) use shapes::value_kind;
 pub use shapes::{DeploymentEnvironment, ImageEntry, RecordShape, Requester};
 pub use timestamp::{Timestamp, TimestampError};

@@ -4,7 +4,7 @@ use super::*;
 use crate::error::{Error, PartialDeployment, Result};
 use crate::manifest::Environment;
 use crate::names::{EnvironmentId, ImageUri, ReleaseRef, ServiceId};
-use crate::release::{Deployment, ImageEntry, Release};
+use crate::release::{Deployment, DeploymentKind, ImageEntry, Release};
 use crate::store::{ImageStore, ReleaseStore};
 
 /// weco-deploy falls back to a namespace of its own when the manifest names
@@ -118,22 +118,42 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         Ok(images)
     }
 
+    /// The plan of deploying `release` to `environment`: reads the
+    /// environment's label and, unless `replaces` is already known, which
+    /// release is current there (side by side).
     pub(super) async fn plan_for(
         &self,
         release: Release,
         environment: &EnvironmentId,
         mut warnings: Vec<Warning>,
+        kind: DeploymentKind,
+        replaces: Replaced,
     ) -> Result<DeployPlan> {
         let target = self.deployable_images(&release)?;
-        let label = self
-            .images
-            .label_images(self.project_id(), &environment.label())
-            .await?;
+        let project = self.project_id();
+        let label_id = environment.label();
+        let label = self.images.label_images(project, &label_id);
+        let (label, replaces) = match replaces {
+            Replaced::Read => {
+                // The newest deployment to the environment names the
+                // release current there, as the deployment index shows it.
+                let current = self
+                    .releases
+                    .recent_deployments(project, Some(environment), 1);
+                let (label, current) = futures::join!(label, current);
+                let current = current?;
+                warnings.extend(record_warnings(current.skipped));
+                let replaces = current.records.into_iter().next().map(|r| r.release_id);
+                (label?, replaces)
+            }
+        };
         let mut current = label.images;
         let mut plan = DeployPlan {
-            project: self.project_id().clone(),
+            project: project.clone(),
             release_id: release.release_id().clone(),
             environment: environment.clone(),
+            kind,
+            replaces,
             changes: Vec::new(),
             unchanged: Vec::new(),
             untouched: Vec::new(),
@@ -178,14 +198,22 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     }
 
     /// What deploying `release` to `environment` would write, without
-    /// writing anything: one read of the release and one of the
-    /// environment's label. Pass the plan to [`execute`](Self::execute) to
-    /// carry it out without reading either again.
+    /// writing anything: one read of the release, and, side by side, one of
+    /// the environment's label and one of its newest deployment (which
+    /// release the deploy replaces, for the audit trail). Pass the plan to
+    /// [`execute`](Self::execute) to carry it out without reading any of
+    /// them again.
     pub async fn plan(&self, release: &ReleaseRef, environment: &str) -> Result<DeployPlan> {
         let environment = self.environment(environment)?.id().clone();
         let resolved = self.release(release).await?;
-        self.plan_for(resolved.release, &environment, resolved.warnings)
-            .await
+        self.plan_for(
+            resolved.release,
+            &environment,
+            resolved.warnings,
+            DeploymentKind::Deploy,
+            Replaced::Read,
+        )
+        .await
     }
 
     /// Deploys a release to an environment: [`plan`](Self::plan), then
@@ -241,6 +269,25 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         // nothing half-done.
         let requested_by = self.requester.requester().await?;
         let shape = self.deployment_shape(&plan.release);
+        let description = if description.is_empty() {
+            DEFAULT_DESCRIPTION
+        } else {
+            description
+        };
+        // The whole entry is decided before the first write.
+        let mut deployment = Deployment::in_shape(
+            shape,
+            environment,
+            self.clock.now(),
+            &requested_by,
+            description,
+        )
+        .with_deployment_id(self.ids.new_deployment_id())
+        .with_kind(plan.kind.clone())
+        .with_changed_services(plan.changes.iter().map(|c| c.service.clone()));
+        if let Some(replaced) = &plan.replaces {
+            deployment = deployment.with_replaced_release(replaced.clone());
+        }
         let label = plan.environment.label();
         let mut written = Vec::with_capacity(plan.changes.len());
         let mut changes = plan.changes.into_iter();
@@ -264,18 +311,6 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             }
             written.push(change.service);
         }
-        let description = if description.is_empty() {
-            DEFAULT_DESCRIPTION
-        } else {
-            description
-        };
-        let deployment = Deployment::in_shape(
-            shape,
-            environment,
-            self.clock.now(),
-            &requested_by,
-            description,
-        );
         let updated = self
             .releases
             .add_deployment(project, &plan.release_id, &deployment)
@@ -308,11 +343,24 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         let environment = self.environment(environment)?.id().clone();
         let prepared = self.prepare(request).await?;
         let plan = self
-            .plan_for(prepared.release.clone(), &environment, Vec::new())
+            .plan_for(
+                prepared.release.clone(),
+                &environment,
+                Vec::new(),
+                DeploymentKind::Deploy,
+                Replaced::Read,
+            )
             .await?;
         let deployed = self.execute(plan, description).await?;
         Ok((prepared, deployed))
     }
+}
+
+/// Whether a plan still has to read which release is current in its
+/// environment.
+pub(super) enum Replaced {
+    /// Read it (one history read, beside the label read).
+    Read,
 }
 
 /// The image a deploy writes for one service.

@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::*;
 use crate::names::{EnvironmentId, Escaped, ImageUri, ProjectId, ReleaseId, ServiceId};
-use crate::release::{Deployment, ImageEntry, Release};
+use crate::release::{Deployment, DeploymentKind, ImageEntry, Release};
 use crate::store::SkippedParameter;
 
 /// A release made by [`ReleaseTracker::prepare`] or
@@ -76,6 +76,14 @@ pub struct DeployPlan {
     pub release_id: ReleaseId,
     /// The environment.
     pub environment: EnvironmentId,
+    /// The kind of deployment executing the plan records:
+    /// [`DeploymentKind::Deploy`] from [`ReleaseTracker::plan`].
+    pub kind: DeploymentKind,
+    /// The release current in the environment when the plan was made (the
+    /// newest deployment there, as the store's deployment listing showed
+    /// it); `None` if nothing was deployed there. Recorded as the
+    /// deployment's [`replaced_release`](Deployment::replaced_release).
+    pub replaces: Option<ReleaseId>,
     /// Parameters that would be written, by service.
     pub changes: Vec<PlannedWrite>,
     /// Parameters that already hold the release's image.
@@ -109,11 +117,18 @@ impl DeployPlan {
 
 impl fmt::Display for DeployPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = match self.kind {
+            DeploymentKind::Rollback => "roll back",
+            _ => "deploy",
+        };
+        write!(f, "{verb} {} to {}", self.release_id, self.environment)?;
+        match &self.replaces {
+            Some(replaced) => write!(f, " (replacing {replaced})")?,
+            None => write!(f, " (the first deployment there)")?,
+        }
         writeln!(
             f,
-            "deploy {} to {}: {} to write, {} unchanged, {} untouched",
-            self.release_id,
-            self.environment,
+            ": {} to write, {} unchanged, {} untouched",
             self.changes.len(),
             self.unchanged.len(),
             self.untouched.len()

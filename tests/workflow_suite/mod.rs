@@ -7,7 +7,10 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+mod promotion;
 mod shared_tables;
+#[allow(unused_imports)] // used by the test files that expand `workflow_tests!`
+pub use promotion::*;
 #[allow(unused_imports)] // used by the test files that expand `workflow_tests!`
 pub use shared_tables::*;
 
@@ -844,6 +847,7 @@ macro_rules! workflow_tests {
             bare_tags_are_undeployable_and_nothing_is_written,
             bare_tags_resolve_through_the_manifest,
             execute_deploys_the_planned_release_even_if_latest_moved,
+            deploy_records_the_audit_trail,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
