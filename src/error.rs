@@ -320,6 +320,29 @@ pub enum Error {
         parameters: Vec<String>,
     },
 
+    /// Recording one more deployment would take the release's record past
+    /// [`MAX_RECORD_SIZE`](crate::release::MAX_RECORD_SIZE) (a DynamoDB item
+    /// holds at most 400 KB). Found before any write: nothing was written.
+    #[error(
+        "project `{project}`: cannot deploy release `{release}` to `{environment}`: with this \
+         deployment its record would be {size} bytes, over the {limit} a release record may hold \
+         (a DynamoDB item holds at most 400 KB). Nothing was written; make a new release of the \
+         same images and deploy that"
+    )]
+    ReleaseRecordFull {
+        /// The project.
+        project: ProjectId,
+        /// The release.
+        release: ReleaseId,
+        /// The environment.
+        environment: EnvironmentId,
+        /// The record's size with the deployment, in bytes as DynamoDB
+        /// counts them.
+        size: usize,
+        /// The most a record may hold.
+        limit: usize,
+    },
+
     /// Writing a release's images to an environment's label failed part-way.
     /// No deployment was recorded; running the same deploy again completes it.
     #[error(transparent)]

@@ -4,7 +4,9 @@ use super::*;
 use crate::error::{Error, PartialDeployment, Result};
 use crate::manifest::Environment;
 use crate::names::{EnvironmentId, ImageUri, ReleaseRef, ServiceId};
-use crate::release::{Deployment, DeploymentKind, ImageEntry, Release};
+use crate::release::{
+    Deployment, DeploymentKind, ImageEntry, Release, MAX_RECORD_SIZE, RECORD_SIZE_WARNING,
+};
 use crate::store::{ImageStore, ReleaseStore};
 
 /// weco-deploy falls back to a namespace of its own when the manifest names
@@ -241,10 +243,14 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// shown.
     ///
     /// Fails before writing anything if the plan is for another project or
-    /// environment this tracker does not know, or has
+    /// environment this tracker does not know, has
     /// [`conflicts`](DeployPlan::conflicts)
-    /// ([`Error::ConflictingParameters`]). Failures part-way are reported
-    /// as for [`deploy`](Self::deploy).
+    /// ([`Error::ConflictingParameters`]), or if recording the deployment
+    /// would take the release's record past
+    /// [`MAX_RECORD_SIZE`] ([`Error::ReleaseRecordFull`]; past
+    /// [`RECORD_SIZE_WARNING`] it deploys with a
+    /// [`Warning::RecordNearlyFull`]). Failures part-way are reported as for
+    /// [`deploy`](Self::deploy).
     pub async fn execute(&self, plan: DeployPlan, description: &str) -> Result<Deployed> {
         let project = self.project_id();
         if &plan.project != project {
@@ -288,6 +294,8 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         if let Some(replaced) = &plan.replaces {
             deployment = deployment.with_replaced_release(replaced.clone());
         }
+        let mut warnings = plan.warnings;
+        warnings.extend(self.check_record_size(&plan.release, &deployment, &plan.environment)?);
         let label = plan.environment.label();
         let mut written = Vec::with_capacity(plan.changes.len());
         let mut changes = plan.changes.into_iter();
@@ -327,8 +335,41 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             deployment,
             written,
             unchanged: plan.unchanged,
-            warnings: plan.warnings,
+            warnings,
         })
+    }
+
+    /// Refuses a deployment that would take `release`'s record past
+    /// [`MAX_RECORD_SIZE`]; a warning when it passes
+    /// [`RECORD_SIZE_WARNING`].
+    fn check_record_size(
+        &self,
+        release: &Release,
+        deployment: &Deployment,
+        environment: &EnvironmentId,
+    ) -> Result<Option<Warning>> {
+        let before = release.record_size();
+        let mut after = release.clone();
+        after.record_deployment(deployment.clone());
+        let size = after.record_size();
+        if size > MAX_RECORD_SIZE {
+            return Err(Error::ReleaseRecordFull {
+                project: self.project_id().clone(),
+                release: release.release_id().clone(),
+                environment: environment.clone(),
+                size,
+                limit: MAX_RECORD_SIZE,
+            });
+        }
+        if size <= RECORD_SIZE_WARNING {
+            return Ok(None);
+        }
+        let each = size.saturating_sub(before).max(1);
+        Ok(Some(Warning::RecordNearlyFull {
+            release: release.release_id().clone(),
+            size,
+            more: (MAX_RECORD_SIZE - size) / each,
+        }))
     }
 
     /// Prepares a release and deploys it. The environment is checked before

@@ -24,8 +24,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::manifest::Project;
-use crate::names::ProjectId;
-use crate::release::{RecordShape, Release};
+use crate::names::{ProjectId, ReleaseId};
+use crate::release::{RecordShape, Release, MAX_RECORD_SIZE};
 use crate::store::{ImageStore, ReleaseStore, SkippedParameter, SkippedRecord};
 
 /// The description recorded when none is given (the old tools' default, so
@@ -41,6 +41,18 @@ pub enum Warning {
     SkippedParameter(SkippedParameter),
     /// A release record that could not be decoded.
     SkippedRecord(SkippedRecord),
+    /// The release's record is filling up: past
+    /// [`RECORD_SIZE_WARNING`](crate::release::RECORD_SIZE_WARNING) with the
+    /// deployment just recorded. At [`MAX_RECORD_SIZE`] deploys of it are
+    /// refused ([`Error::ReleaseRecordFull`](crate::Error::ReleaseRecordFull)).
+    RecordNearlyFull {
+        /// The release.
+        release: ReleaseId,
+        /// Its record's size, in bytes as DynamoDB counts them.
+        size: usize,
+        /// How many more deployments like this one would fit.
+        more: usize,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -48,6 +60,17 @@ impl fmt::Display for Warning {
         match self {
             Warning::SkippedParameter(skipped) => skipped.fmt(f),
             Warning::SkippedRecord(skipped) => skipped.fmt(f),
+            Warning::RecordNearlyFull {
+                release,
+                size,
+                more,
+            } => write!(
+                f,
+                "release {release}'s record is {size} bytes, {}% of the {MAX_RECORD_SIZE} a \
+                 release record may hold: about {more} more deployments like this one fit; \
+                 make a new release of the same images before then",
+                size * 100 / MAX_RECORD_SIZE
+            ),
         }
     }
 }

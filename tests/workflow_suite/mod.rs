@@ -848,6 +848,7 @@ macro_rules! workflow_tests {
             bare_tags_resolve_through_the_manifest,
             execute_deploys_the_planned_release_even_if_latest_moved,
             deploy_records_the_audit_trail,
+            a_release_record_near_the_size_limit_warns_then_refuses,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
