@@ -37,6 +37,21 @@ impl<T: fmt::Display> fmt::Display for Names<'_, T> {
     }
 }
 
+/// Unmet requirements for a message, joined by `; and `.
+struct Unmet<'a>(&'a [crate::promotion::UnmetRequirement]);
+
+impl fmt::Display for Unmet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, unmet) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; and ")?;
+            }
+            unmet.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
 /// What kind of failure a backend reported, so callers can decide whether to
 /// retry, ask for credentials or provision something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,6 +333,25 @@ pub enum Error {
         environment: EnvironmentId,
         /// The full names of the parameters in the way.
         parameters: Vec<String>,
+    },
+
+    /// The release does not meet the promotion gates of the environment
+    /// (see [`promotion`](crate::promotion)). Found before any write:
+    /// nothing was written.
+    #[error(
+        "project `{project}`: cannot deploy release `{release}` to `{environment}`: {}. Nothing \
+         was written; to deploy anyway, bypass the gates with a reason",
+        Unmet(unmet)
+    )]
+    GatesNotMet {
+        /// The project.
+        project: ProjectId,
+        /// The release.
+        release: ReleaseId,
+        /// The environment.
+        environment: EnvironmentId,
+        /// Every requirement not met.
+        unmet: Vec<crate::promotion::UnmetRequirement>,
     },
 
     /// Recording one more deployment would take the release's record past

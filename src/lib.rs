@@ -129,6 +129,7 @@ mod image_ref;
 pub mod manifest;
 pub mod memory;
 pub mod names;
+pub mod promotion;
 pub mod release;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -142,6 +143,7 @@ pub use names::{
     EnvironmentId, ImageUri, Label, NameError, NameKind, ProjectId, ReleaseId, ReleaseRef,
     ServiceId,
 };
+pub use promotion::{GateVerdict, Soak, UnmetRequirement};
 pub use release::{
     Deployment, DeploymentEnvironment, DeploymentKind, DeploymentRecord, ImageEntry, NewRelease,
     RecordShape, Release, Requester, Timestamp,
@@ -151,9 +153,10 @@ pub use store::{
     ReleaseStore, SkippedParameter, SkippedRecord,
 };
 pub use tracker::{
-    Clock, CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, IdGenerator, ImageChange,
-    ImageSource, PlannedWrite, PrepareRequest, Prepared, RandomIds, ReleaseDiff, ReleaseTracker,
-    RequesterSource, Resolved, ShapePolicy, SystemClock, UpdateRequest, Warning,
+    Clock, CurrentDeployment, DeployOptions, DeployPlan, Deployed, EnvironmentStatus, GateCheck,
+    IdGenerator, ImageChange, ImageSource, PlannedWrite, PrepareRequest, Prepared, RandomIds,
+    ReleaseDiff, ReleaseTracker, RequesterSource, Resolved, ShapePolicy, SystemClock,
+    UpdateRequest, Warning,
 };
 
 /// The README's examples, compiled as doc tests (they use the AWS and the

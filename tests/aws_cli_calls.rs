@@ -283,3 +283,68 @@ fn help_and_usage_errors_make_no_aws_call() {
     }
     let _ = std::fs::remove_file(&manifest);
 }
+
+/// A manifest for `project` with `stage` and a `prod` whose entry has
+/// `gates` (JSON members, such as `"requires": ["stage"]`).
+fn gated_manifest(project: &ProjectId, gates: &str) -> PathBuf {
+    let manifest = std::env::temp_dir().join(format!(
+        "{project}-{}.wellcome_project",
+        uuid::Uuid::new_v4()
+    ));
+    let text = format!(
+        r#"{{"{project}": {{"name": "Call counts", "aws_region_name": "{}",
+            "environments": [{{"id": "stage", "name": "Staging"}},
+                             {{"id": "prod", "name": "Production"{gates}}}]}}}}"#,
+        aws_common::REGION
+    );
+    std::fs::write(&manifest, text).expect("write manifest");
+    manifest
+}
+
+/// Gates cost a read only when they have a soak time: `requires` alone is
+/// answered from the release record the deploy reads anyway; with `soak`
+/// the deploy also reads the required environment's newest deployments
+/// (1 `Query` here), and when refused it stops there: no write, no record,
+/// not even the requester.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gates_add_a_read_only_with_a_soak_and_a_refusal_stops_before_writing() {
+    const SERVICES: usize = 10;
+    let project = aws_common::fresh_project("cligates");
+    let (release, ungated) = release_with_services(&project, SERVICES, 0).await;
+    // Into stage first (no gates there).
+    run_counted(
+        &ungated,
+        &["--requester", "alice", "deploy", &release, "stage"],
+    );
+
+    let requires = gated_manifest(&project, r#", "requires": ["stage"]"#);
+    let (stdout, calls) = run_counted(
+        &requires,
+        &["--requester", "alice", "deploy", &release, "prod"],
+    );
+    assert_eq!(calls, expected(SERVICES, SERVICES, false), "{stdout}");
+    assert!(stdout.contains("gates: pass"), "{stdout}");
+
+    let soak = gated_manifest(&project, r#", "requires": ["stage"], "soak": "1d""#);
+    let key = aws_common::unique_access_key("CLIGATE");
+    let output = tool_command(&soak, &key)
+        .args(["--requester", "alice", "deploy", &release, "prod"])
+        .output()
+        .expect("run release_tool");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("prod requires 1d"), "{stderr}");
+    assert_eq!(
+        aws_common::operation_counts(&key),
+        aws_common::counts(&[
+            ("dynamodb:GetItem", 1),
+            ("ssm:GetParametersByPath", label_pages(SERVICES)),
+            // The release current in prod, and stage's newest deployments.
+            ("dynamodb:Query", 2),
+        ]),
+        "{stderr}"
+    );
+    for manifest in [ungated, requires, soak] {
+        let _ = std::fs::remove_file(&manifest);
+    }
+}

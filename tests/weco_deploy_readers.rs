@@ -565,3 +565,54 @@ async fn weco_deploy_reads_deployments_with_the_audit_trail_in_both_shapes() {
         Vec::<String>::new()
     );
 }
+
+/// A manifest with promotion gates (`requires`, `soak`) is still loaded by
+/// weco-deploy 4.1.6 (PyYAML's `safe_load`; environments are read by `id`
+/// and `name` only), and the same file gates this crate's deploys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weco_deploy_loads_a_manifest_with_promotion_gates() {
+    let project = aws_common::fresh_project("wecogates");
+    let text = format!(
+        "{project}:\n  name: weco-deploy reader test\n  role_arn: {}\n  aws_region_name: {}\n  \
+         environments:\n    - id: stage\n      name: Staging\n    - id: prod\n      name: \
+         Production\n      requires: [stage]\n      soak: 2h\n",
+        weco_deploy::ROLE_ARN,
+        aws_common::REGION
+    );
+    let manifest = release_tracking::Manifest::parse(&text, ".wellcome_project").expect("valid");
+    assert!(manifest.warnings().is_empty(), "{:?}", manifest.warnings());
+    let gated = manifest.select(None).expect("project").clone();
+    assert!(gated.environment("prod").expect("prod").is_gated());
+    let tracker = ReleaseTracker::new(
+        gated,
+        aws_common::image_store().await,
+        aws_common::release_store(&project).await,
+        Requester::new(ALICE),
+    );
+    let weco = WecoDeploy::with_manifest(
+        &aws_common::endpoint(),
+        project.as_str(),
+        aws_common::REGION,
+        &text,
+    );
+    publish(&tracker, "archivist", &ecr("archivist", "ref.abc123")).await;
+    let release = prepare(&tracker, "gated").await;
+    let id = release.release_id().to_string();
+    deploy(&tracker, &id, "stage", "to stage").await;
+    let refused = tracker
+        .deploy(&release.release_id().into(), "prod", "too soon")
+        .await
+        .expect_err("the soak is not over");
+    assert!(
+        refused.to_string().contains("prod requires 2h"),
+        "{refused}"
+    );
+
+    // `--verbose` prints the loaded project, gates included.
+    let out = weco.ok(&["--verbose", "show-images", "--label", "stage"]);
+    assert!(out.contains("'requires': ['stage']"), "{out}");
+    assert!(out.contains("'soak': '2h'"), "{out}");
+    assert_deployments(&weco, &[], &[row(&id, "stage", "alice", "to stage")]);
+    let shown = show_release(&weco, &[&id]);
+    assert_eq!(shown["release_id"], id.as_str(), "{shown:#}");
+}

@@ -4,9 +4,11 @@ use super::*;
 use crate::error::{Error, PartialDeployment, Result};
 use crate::manifest::Environment;
 use crate::names::{EnvironmentId, ImageUri, ReleaseRef, ServiceId};
+use crate::promotion::{check_gates, EnvironmentHistory, GateVerdict, HISTORY_LIMIT};
 use crate::release::{
     Deployment, DeploymentKind, ImageEntry, Release, MAX_RECORD_SIZE, RECORD_SIZE_WARNING,
 };
+use crate::store::SkippedRecord;
 use crate::store::{ImageStore, ReleaseStore};
 
 /// weco-deploy falls back to a namespace of its own when the manifest names
@@ -120,9 +122,11 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         Ok(images)
     }
 
-    /// The plan of deploying `release` to `environment`: reads the
-    /// environment's label and, unless `replaces` is already known, which
-    /// release is current there (side by side).
+    /// The plan of deploying `release` to `environment`: reads, side by
+    /// side, the environment's label, unless `replaces` is already known
+    /// which release is current there, and for a deploy to an environment
+    /// whose gates have a soak time, the newest deployments to each required
+    /// environment.
     pub(super) async fn plan_for(
         &self,
         release: Release,
@@ -133,22 +137,28 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     ) -> Result<DeployPlan> {
         let target = self.deployable_images(&release)?;
         let project = self.project_id();
+        // A rollback returns to a release that ran there: no gates.
+        let config = self.environment(environment.as_str())?;
+        let gates = (config.is_gated() && kind != DeploymentKind::Rollback).then_some(config);
         let label_id = environment.label();
         let label = self.images.label_images(project, &label_id);
-        let (label, replaces) = match replaces {
-            Replaced::Read => {
-                // The newest deployment to the environment names the
-                // release current there, as the deployment index shows it.
-                let current = self
-                    .releases
-                    .recent_deployments(project, Some(environment), 1);
-                let (label, current) = futures::join!(label, current);
-                let current = current?;
-                warnings.extend(record_warnings(current.skipped));
-                let replaces = current.records.into_iter().next().map(|r| r.release_id);
-                (label?, replaces)
-            }
-        };
+        // The newest deployment to the environment names the release
+        // current there, as the deployment index shows it.
+        let Replaced::Read = replaces;
+        let current = self
+            .releases
+            .recent_deployments(project, Some(environment), 1);
+        let history = self.gate_history(gates);
+        let (label, current, history) = futures::join!(label, current, history);
+        let (label, current, (gate_history, history_skipped)) = (label?, current?, history?);
+        warnings.extend(record_warnings(current.skipped));
+        let replaces = current.records.into_iter().next().map(|r| r.release_id);
+        warnings.extend(record_warnings(history_skipped));
+        let gates = gates.map(|environment| GateCheck {
+            requires: environment.requires().to_vec(),
+            soak: environment.soak(),
+            verdict: check_gates(environment, &release, &gate_history, self.clock.now()),
+        });
         let mut current = label.images;
         let mut plan = DeployPlan {
             project: project.clone(),
@@ -160,8 +170,10 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             unchanged: Vec::new(),
             untouched: Vec::new(),
             conflicts: Vec::new(),
+            gates,
             warnings: Vec::new(),
             release,
+            gate_history,
         };
         let mut skipped = Vec::new();
         for parameter in label.skipped {
@@ -199,12 +211,46 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         Ok(plan)
     }
 
+    /// For an environment whose gates have a soak time, the newest
+    /// [`HISTORY_LIMIT`] deployments to each required environment (one
+    /// history read each, side by side), and the records passed over.
+    async fn gate_history(
+        &self,
+        gates: Option<&Environment>,
+    ) -> Result<(Vec<EnvironmentHistory>, Vec<SkippedRecord>)> {
+        let Some(environment) = gates.filter(|e| e.soak().is_some()) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let project = self.project_id();
+        let reads = environment.requires().iter().map(|required| async move {
+            let recent = self
+                .releases
+                .recent_deployments(project, Some(required), HISTORY_LIMIT)
+                .await?;
+            Ok::<_, Error>((required.clone(), recent))
+        });
+        let mut histories = Vec::new();
+        let mut skipped = Vec::new();
+        for (required, recent) in futures::future::try_join_all(reads).await? {
+            skipped.extend(recent.skipped);
+            histories.push(EnvironmentHistory {
+                environment: required,
+                truncated: recent.records.len() >= HISTORY_LIMIT,
+                deployments: recent.records,
+            });
+        }
+        Ok((histories, skipped))
+    }
+
     /// What deploying `release` to `environment` would write, without
-    /// writing anything: one read of the release, and, side by side, one of
-    /// the environment's label and one of its newest deployment (which
-    /// release the deploy replaces, for the audit trail). Pass the plan to
-    /// [`execute`](Self::execute) to carry it out without reading any of
-    /// them again.
+    /// writing anything, and whether the environment's promotion gates let
+    /// it in ([`DeployPlan::gates`]): one read of the release, and, side by
+    /// side, one of the environment's label, one of its newest deployment
+    /// (which release the deploy replaces, for the audit trail) and, only
+    /// when the gates have a soak time, one of the newest
+    /// [`HISTORY_LIMIT`] deployments to each required environment. Pass the
+    /// plan to [`execute`](Self::execute) to carry it out without reading
+    /// any of them again.
     pub async fn plan(&self, release: &ReleaseRef, environment: &str) -> Result<DeployPlan> {
         let environment = self.environment(environment)?.id().clone();
         let resolved = self.release(release).await?;
@@ -231,27 +277,39 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         &self,
         release: &ReleaseRef,
         environment: &str,
-        description: &str,
+        options: impl Into<DeployOptions>,
     ) -> Result<Deployed> {
+        let options = options.into();
+        options.check()?;
         let plan = self.plan(release, environment).await?;
-        self.execute(plan, description).await
+        self.execute(plan, options).await
     }
 
     /// Carries out a plan made by [`plan`](Self::plan): writes its changes
     /// to the environment's label and records the deployment of the plan's
     /// release. Nothing is read again, so what is executed is what was
-    /// shown.
+    /// shown. `options` is the description, or [`DeployOptions`] with a
+    /// reason to bypass the gates.
     ///
-    /// Fails before writing anything if the plan is for another project or
-    /// environment this tracker does not know, has
-    /// [`conflicts`](DeployPlan::conflicts)
+    /// This is where a deploy decides to write. Before the first write it
+    /// checks the environment's promotion gates again, with the time now
+    /// ([`check_gates`]): unmet, it fails with [`Error::GatesNotMet`] unless
+    /// `options` bypass them, in which case the deployment is recorded as a
+    /// [`DeploymentKind::Bypass`] with the reason. It also fails before
+    /// writing anything if the plan is for another project or environment
+    /// this tracker does not know, has [`conflicts`](DeployPlan::conflicts)
     /// ([`Error::ConflictingParameters`]), or if recording the deployment
-    /// would take the release's record past
-    /// [`MAX_RECORD_SIZE`] ([`Error::ReleaseRecordFull`]; past
-    /// [`RECORD_SIZE_WARNING`] it deploys with a
-    /// [`Warning::RecordNearlyFull`]). Failures part-way are reported as for
-    /// [`deploy`](Self::deploy).
-    pub async fn execute(&self, plan: DeployPlan, description: &str) -> Result<Deployed> {
+    /// would take the release's record past [`MAX_RECORD_SIZE`]
+    /// ([`Error::ReleaseRecordFull`]; past [`RECORD_SIZE_WARNING`] it deploys
+    /// with a [`Warning::RecordNearlyFull`]). Failures part-way are reported
+    /// as for [`deploy`](Self::deploy).
+    pub async fn execute(
+        &self,
+        plan: DeployPlan,
+        options: impl Into<DeployOptions>,
+    ) -> Result<Deployed> {
+        let options = options.into();
+        options.check()?;
         let project = self.project_id();
         if &plan.project != project {
             return Err(Error::InvalidArgument {
@@ -271,28 +329,45 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                 parameters: plan.conflicts.into_iter().map(|c| c.name).collect(),
             });
         }
+        let now = self.clock.now();
+        let mut kind = plan.kind.clone();
+        let mut bypassed = None;
+        if kind != DeploymentKind::Rollback && environment.is_gated() {
+            if let GateVerdict::Unmet(unmet) =
+                check_gates(environment, &plan.release, &plan.gate_history, now)
+            {
+                let Some(reason) = options.bypass_gates.clone() else {
+                    return Err(Error::GatesNotMet {
+                        project: project.clone(),
+                        release: plan.release_id,
+                        environment: plan.environment,
+                        unmet,
+                    });
+                };
+                kind = DeploymentKind::Bypass;
+                bypassed = Some(reason);
+            }
+        }
         // Ask for the requester before writing, so a failure here leaves
         // nothing half-done.
         let requested_by = self.requester.requester().await?;
         let shape = self.deployment_shape(&plan.release);
-        let description = if description.is_empty() {
+        let description = if options.description.is_empty() {
             DEFAULT_DESCRIPTION
         } else {
-            description
+            options.description.as_str()
         };
         // The whole entry is decided before the first write.
-        let mut deployment = Deployment::in_shape(
-            shape,
-            environment,
-            self.clock.now(),
-            &requested_by,
-            description,
-        )
-        .with_deployment_id(self.ids.new_deployment_id())
-        .with_kind(plan.kind.clone())
-        .with_changed_services(plan.changes.iter().map(|c| c.service.clone()));
+        let mut deployment =
+            Deployment::in_shape(shape, environment, now, &requested_by, description)
+                .with_deployment_id(self.ids.new_deployment_id())
+                .with_kind(kind)
+                .with_changed_services(plan.changes.iter().map(|c| c.service.clone()));
         if let Some(replaced) = &plan.replaces {
             deployment = deployment.with_replaced_release(replaced.clone());
+        }
+        if let Some(reason) = bypassed {
+            deployment = deployment.with_bypass_reason(reason);
         }
         let mut warnings = plan.warnings;
         warnings.extend(self.check_record_size(&plan.release, &deployment, &plan.environment)?);
@@ -379,8 +454,10 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         &self,
         request: PrepareRequest,
         environment: &str,
-        description: &str,
+        options: impl Into<DeployOptions>,
     ) -> Result<(Prepared, Deployed)> {
+        let options = options.into();
+        options.check()?;
         let environment = self.environment(environment)?.id().clone();
         let prepared = self.prepare(request).await?;
         let plan = self
@@ -392,7 +469,7 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                 Replaced::Read,
             )
             .await?;
-        let deployed = self.execute(plan, description).await?;
+        let deployed = self.execute(plan, options).await?;
         Ok((prepared, deployed))
     }
 }

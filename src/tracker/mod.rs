@@ -14,10 +14,10 @@ mod requests;
 mod sources;
 
 pub use reports::{
-    CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, ImageChange, PlannedWrite,
-    Prepared, ReleaseDiff,
+    CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, GateCheck, ImageChange,
+    PlannedWrite, Prepared, ReleaseDiff,
 };
-pub use requests::{ImageSource, PrepareRequest, UpdateRequest};
+pub use requests::{DeployOptions, ImageSource, PrepareRequest, UpdateRequest};
 pub use sources::{Clock, IdGenerator, RandomIds, RequesterSource, SystemClock};
 
 use std::fmt;

@@ -849,6 +849,8 @@ macro_rules! workflow_tests {
             execute_deploys_the_planned_release_even_if_latest_moved,
             deploy_records_the_audit_trail,
             a_release_record_near_the_size_limit_warns_then_refuses,
+            a_release_must_pass_through_the_required_environment,
+            the_soak_time_is_measured_and_a_bypass_is_recorded,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {

@@ -1,10 +1,55 @@
-//! Workflows of safe promotion: the audit trail each deployment records.
+//! Workflows of safe promotion: the audit trail each deployment records,
+//! the size a release record may reach, promotion gates and their bypass.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
-use release_tracking::{DeploymentKind, ReleaseRef};
+use release_tracking::{
+    DeployOptions, DeploymentKind, Environment, Error, GateVerdict, Project, ReleaseRef,
+    ReleaseTracker, Requester, UnmetRequirement,
+};
 
-use super::{prepare_latest, publish, publish_three, svc, tracker, Stores};
+use super::{
+    counting_ids, env, label_map, prepare_latest, publish, publish_three, start_time, svc, tracker,
+    Stores, Tracker, ALICE,
+};
+
+/// A clock the test moves by hand, in minutes from [`start_time`].
+#[derive(Clone, Default)]
+struct HandClock(Arc<AtomicI64>);
+
+impl HandClock {
+    fn set(&self, minutes: i64) {
+        self.0.store(minutes, Ordering::SeqCst);
+    }
+}
+
+/// A tracker whose project has `stage`, and `prod` requiring `stage` (for
+/// `soak`, if given), on a clock moved by hand.
+fn gated_tracker(stores: &Stores, soak: Option<&str>) -> (Tracker, HandClock) {
+    let mut prod = Environment::new(env("prod"), "Production").with_requires([env("stage")]);
+    if let Some(soak) = soak {
+        prod = prod.with_soak(soak.parse().expect("soak"));
+    }
+    let project = Project::new(
+        stores.project.clone(),
+        "Storage service",
+        vec![Environment::new(env("stage"), "Staging"), prod],
+    )
+    .expect("valid gates");
+    let clock = HandClock::default();
+    let minutes = clock.0.clone();
+    let tracker = ReleaseTracker::new(
+        project,
+        stores.images.clone(),
+        stores.releases.clone(),
+        Requester::new(ALICE),
+    )
+    .with_clock(move || start_time().add_micros(minutes.load(Ordering::SeqCst) * 60_000_000))
+    .with_id_generator(counting_ids());
+    (tracker, clock)
+}
 
 /// Every deployment this crate records says what it was: a fresh id, its
 /// kind, the release it replaced in the environment (none for the first
@@ -192,4 +237,180 @@ pub async fn a_release_record_near_the_size_limit_warns_then_refuses(stores: Sto
         .expect("read")
         .release;
     assert_eq!(after, before, "the refused deployment was not recorded");
+}
+
+/// `prod` requires `stage`: a release never deployed there is refused
+/// before any write, with the plan showing why; once in stage it deploys.
+pub async fn a_release_must_pass_through_the_required_environment(stores: Stores) {
+    let (t, clock) = gated_tracker(&stores, None);
+    publish_three(&t).await;
+    let release = prepare_latest(&t).await;
+    let id: ReleaseRef = release.release_id().into();
+    let expected = format!(
+        "release {} has not been deployed to stage; prod requires stage",
+        release.release_id()
+    );
+
+    let plan = t.plan(&id, "prod").await.expect("plan");
+    assert!(!plan.gates_pass());
+    let gates = plan.gates.clone().expect("prod has gates");
+    assert_eq!(gates.requires, [env("stage")]);
+    match &gates.verdict {
+        GateVerdict::Unmet(unmet) => {
+            assert!(
+                matches!(&unmet[..], [UnmetRequirement::NotDeployed { required, .. }] if required == &env("stage")),
+                "{unmet:?}"
+            );
+        }
+        GateVerdict::Pass => panic!("passed"),
+    }
+    let shown = plan.to_string();
+    assert!(
+        shown.contains("gates: NOT MET (deployed to stage)"),
+        "{shown}"
+    );
+    assert!(shown.contains(&expected), "{shown}");
+
+    let err = t.execute(plan, "to prod").await.expect_err("refused");
+    assert!(
+        matches!(&err, Error::GatesNotMet { unmet, .. } if unmet.len() == 1),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&expected), "{err}");
+    assert!(err.to_string().contains("Nothing was written"), "{err}");
+    assert!(
+        label_map(&t, "prod").await.is_empty(),
+        "nothing written to prod"
+    );
+    let stored = t.release(&id).await.expect("read").release;
+    assert!(stored.deployments().is_empty(), "nothing recorded");
+
+    let to_stage = t.plan(&id, "stage").await.expect("plan");
+    assert!(to_stage.gates.is_none() && to_stage.gates_pass());
+    assert!(to_stage.to_string().contains("gates: none"), "{to_stage}");
+    t.execute(to_stage, "to stage")
+        .await
+        .expect("stage has no gates");
+    clock.set(1);
+    let plan = t.plan(&id, "prod").await.expect("plan");
+    assert!(plan.gates_pass(), "{plan}");
+    assert!(
+        plan.to_string().contains("gates: pass (deployed to stage)"),
+        "{plan}"
+    );
+    let deployed = t.execute(plan, "to prod").await.expect("deploy");
+    assert_eq!(deployed.deployment.kind(), Some(&DeploymentKind::Deploy));
+    assert_eq!(deployed.written.len(), 3);
+}
+
+/// With a soak, the time a release was current in stage counts: too short
+/// is refused with how long it was, a plan refused at first deploys once
+/// the time has passed (execute checks again), a later release in stage
+/// ends the time, and a bypass with a reason deploys anyway and is recorded
+/// as one; a blank reason is refused before anything is read.
+pub async fn the_soak_time_is_measured_and_a_bypass_is_recorded(stores: Stores) {
+    let (t, clock) = gated_tracker(&stores, Some("2h"));
+    publish_three(&t).await;
+    let first = prepare_latest(&t).await;
+    let first_ref: ReleaseRef = first.release_id().into();
+    publish(&t, "latest", "notifier", "ecr.example.com/notifier:ref.ddd").await;
+    let second = prepare_latest(&t).await;
+    let second_ref: ReleaseRef = second.release_id().into();
+
+    t.deploy(&first_ref, "stage", "to stage")
+        .await
+        .expect("stage");
+    clock.set(35);
+    let err = t
+        .deploy(&first_ref, "prod", "too soon")
+        .await
+        .expect_err("not soaked");
+    assert!(
+        err.to_string().contains(&format!(
+            "release {} has been current in stage for 35m; prod requires 2h",
+            first.release_id()
+        )),
+        "{err}"
+    );
+
+    // Planned too soon, executed after the soak: execute checks again.
+    let plan = t.plan(&first_ref, "prod").await.expect("plan");
+    assert!(!plan.gates_pass(), "{plan}");
+    clock.set(125);
+    let deployed = t.execute(plan, "after the soak").await.expect("soaked");
+    assert_eq!(deployed.deployment.kind(), Some(&DeploymentKind::Deploy));
+
+    // The second release replaces the first in stage after 40 minutes;
+    // however long after, it was current there for 40 minutes only.
+    t.deploy(&second_ref, "stage", "second to stage")
+        .await
+        .expect("stage");
+    clock.set(165);
+    t.deploy(&first_ref, "stage", "first back to stage")
+        .await
+        .expect("stage");
+    // (first was current 0..125 and from 165 on: its longest time counts.)
+    clock.set(600);
+    let plan = t.plan(&second_ref, "prod").await.expect("plan");
+    let shown = plan.to_string();
+    assert!(
+        shown.contains(&format!(
+            "release {} has been current in stage for 40m; prod requires 2h",
+            second.release_id()
+        )),
+        "{shown}"
+    );
+
+    // A blank reason is refused before any read; a reason bypasses.
+    for blank in ["", "  "] {
+        let err = t
+            .deploy(
+                &second_ref,
+                "prod",
+                DeployOptions::new("x").bypass_gates(blank),
+            )
+            .await
+            .expect_err("a blank reason");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidArgument {
+                    argument: "bypass_gates",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+    let deployed = t
+        .deploy(
+            &second_ref,
+            "prod",
+            DeployOptions::new("hotfix").bypass_gates("INC-123: prod is down"),
+        )
+        .await
+        .expect("bypassed");
+    let d = &deployed.deployment;
+    assert_eq!(d.kind(), Some(&DeploymentKind::Bypass));
+    assert_eq!(d.bypass_reason(), Some("INC-123: prod is down"));
+    assert_eq!(d.requested_by().id(), ALICE, "who bypassed");
+    assert_eq!(d.replaced_release(), Some(first.release_id()));
+    assert_eq!(d.changed_services(), Some(&[svc("notifier")][..]));
+    assert_eq!(
+        label_map(&t, "prod").await,
+        label_map(&t, "latest").await,
+        "the bypass wrote the second release"
+    );
+
+    // A bypass reason where the gates pass bypasses nothing.
+    let deployed = t
+        .deploy(
+            &first_ref,
+            "prod",
+            DeployOptions::new("back").bypass_gates("not needed"),
+        )
+        .await
+        .expect("deploy");
+    assert_eq!(deployed.deployment.kind(), Some(&DeploymentKind::Deploy));
+    assert_eq!(deployed.deployment.bypass_reason(), None);
 }
