@@ -354,6 +354,19 @@ pub enum Error {
         unmet: Vec<crate::promotion::UnmetRequirement>,
     },
 
+    /// An environment cannot be rolled back: nothing to roll back to, or the
+    /// release asked for is current there or never ran there. Nothing was
+    /// written.
+    #[error("project `{project}`: cannot roll back `{environment}`: {why}")]
+    NothingToRollBack {
+        /// The project.
+        project: ProjectId,
+        /// The environment.
+        environment: EnvironmentId,
+        /// Why.
+        why: crate::promotion::RollbackRefusal,
+    },
+
     /// Recording one more deployment would take the release's record past
     /// [`MAX_RECORD_SIZE`](crate::release::MAX_RECORD_SIZE) (a DynamoDB item
     /// holds at most 400 KB). Found before any write: nothing was written.

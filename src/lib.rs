@@ -24,8 +24,10 @@
 //! [`ReleaseTracker`] holds the workflows: [`publish`](ReleaseTracker::publish),
 //! [`prepare`](ReleaseTracker::prepare), [`update`](ReleaseTracker::update),
 //! [`deploy`](ReleaseTracker::deploy), [`release_deploy`](ReleaseTracker::release_deploy),
-//! [`plan`](ReleaseTracker::plan), [`diff`](ReleaseTracker::diff),
-//! [`current`](ReleaseTracker::current) and [`history`](ReleaseTracker::history).
+//! [`plan`](ReleaseTracker::plan), [`rollback`](ReleaseTracker::rollback),
+//! [`diff`](ReleaseTracker::diff), [`current`](ReleaseTracker::current) and
+//! [`history`](ReleaseTracker::history). Environments may have promotion
+//! gates (see [`promotion`]), and every deployment records its audit trail.
 //!
 //! # Example
 //!
@@ -143,7 +145,7 @@ pub use names::{
     EnvironmentId, ImageUri, Label, NameError, NameKind, ProjectId, ReleaseId, ReleaseRef,
     ServiceId,
 };
-pub use promotion::{GateVerdict, Soak, UnmetRequirement};
+pub use promotion::{GateVerdict, RollbackRefusal, Soak, UnmetRequirement};
 pub use release::{
     Deployment, DeploymentEnvironment, DeploymentKind, DeploymentRecord, ImageEntry, NewRelease,
     RecordShape, Release, Requester, Timestamp,

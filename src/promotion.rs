@@ -279,6 +279,65 @@ impl fmt::Display for UnmetRequirement {
     }
 }
 
+/// Why an environment cannot be rolled back
+/// ([`Error::NothingToRollBack`](crate::Error::NothingToRollBack)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RollbackRefusal {
+    /// Nothing has been deployed to the environment.
+    NeverDeployed,
+    /// Every deployment to the environment that was read is of the current
+    /// release.
+    NoEarlierRelease {
+        /// The release current there.
+        current: ReleaseId,
+        /// How many deployments there were read.
+        read: usize,
+        /// Whether those are all the deployments there.
+        complete: bool,
+    },
+    /// The release asked for is the one current there.
+    AlreadyCurrent {
+        /// The release.
+        release: ReleaseId,
+    },
+    /// The release asked for never ran there: it is not a rollback.
+    NeverRanThere {
+        /// The release.
+        release: ReleaseId,
+    },
+}
+
+impl fmt::Display for RollbackRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RollbackRefusal::NeverDeployed => f.write_str("nothing has been deployed there"),
+            RollbackRefusal::NoEarlierRelease {
+                current,
+                complete: true,
+                ..
+            } => write!(
+                f,
+                "release {current} is the only release ever deployed there, so there is nothing \
+                 to roll back to"
+            ),
+            RollbackRefusal::NoEarlierRelease { current, read, .. } => write!(
+                f,
+                "its newest {read} deployments are all of release {current}, the current one; \
+                 name the release to roll back to"
+            ),
+            RollbackRefusal::AlreadyCurrent { release } => {
+                write!(f, "release {release} is the one current there")
+            }
+            RollbackRefusal::NeverRanThere { release } => write!(
+                f,
+                "release {release} was never deployed there, so it cannot be rolled back to; \
+                 deploy it instead (through the promotion gates)"
+            ),
+        }
+    }
+}
+
 /// What an environment's gates say of a release.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GateVerdict {

@@ -3,7 +3,7 @@
 use super::*;
 use crate::error::{Error, PartialDeployment, Result};
 use crate::manifest::Environment;
-use crate::names::{EnvironmentId, ImageUri, ReleaseRef, ServiceId};
+use crate::names::{EnvironmentId, ImageUri, ReleaseId, ReleaseRef, ServiceId};
 use crate::promotion::{check_gates, EnvironmentHistory, GateVerdict, HISTORY_LIMIT};
 use crate::release::{
     Deployment, DeploymentKind, ImageEntry, Release, MAX_RECORD_SIZE, RECORD_SIZE_WARNING,
@@ -144,15 +144,27 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         let label = self.images.label_images(project, &label_id);
         // The newest deployment to the environment names the release
         // current there, as the deployment index shows it.
-        let Replaced::Read = replaces;
-        let current = self
-            .releases
-            .recent_deployments(project, Some(environment), 1);
+        let current = async {
+            match &replaces {
+                Replaced::Read => self
+                    .releases
+                    .recent_deployments(project, Some(environment), 1)
+                    .await
+                    .map(Some),
+                Replaced::Known(_) => Ok(None),
+            }
+        };
         let history = self.gate_history(gates);
         let (label, current, history) = futures::join!(label, current, history);
         let (label, current, (gate_history, history_skipped)) = (label?, current?, history?);
-        warnings.extend(record_warnings(current.skipped));
-        let replaces = current.records.into_iter().next().map(|r| r.release_id);
+        let replaces = match (replaces, current) {
+            (Replaced::Known(known), _) => known,
+            (Replaced::Read, Some(current)) => {
+                warnings.extend(record_warnings(current.skipped));
+                current.records.into_iter().next().map(|r| r.release_id)
+            }
+            (Replaced::Read, None) => None,
+        };
         warnings.extend(record_warnings(history_skipped));
         let gates = gates.map(|environment| GateCheck {
             requires: environment.requires().to_vec(),
@@ -479,6 +491,8 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
 pub(super) enum Replaced {
     /// Read it (one history read, beside the label read).
     Read,
+    /// Already read: this release, or none.
+    Known(Option<ReleaseId>),
 }
 
 /// The image a deploy writes for one service.

@@ -11,6 +11,7 @@ mod queries;
 mod releases;
 mod reports;
 mod requests;
+mod rollback;
 mod sources;
 
 pub use reports::{

@@ -851,6 +851,7 @@ macro_rules! workflow_tests {
             a_release_record_near_the_size_limit_warns_then_refuses,
             a_release_must_pass_through_the_required_environment,
             the_soak_time_is_measured_and_a_bypass_is_recorded,
+            rollback_returns_to_the_release_before,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {

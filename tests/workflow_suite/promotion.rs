@@ -414,3 +414,144 @@ pub async fn the_soak_time_is_measured_and_a_bypass_is_recorded(stores: Stores) 
     assert_eq!(deployed.deployment.kind(), Some(&DeploymentKind::Deploy));
     assert_eq!(deployed.deployment.bypass_reason(), None);
 }
+
+/// Rollback: to the release current before the present one, or to one
+/// named; recorded as a rollback naming the release it replaced, writing
+/// only what differs, and allowed whatever the gates say (the release
+/// already ran there). Nothing to roll back to is a clear error.
+pub async fn rollback_returns_to_the_release_before(stores: Stores) {
+    use release_tracking::RollbackRefusal;
+    let (t, clock) = gated_tracker(&stores, None);
+    publish_three(&t).await;
+    let first = prepare_latest(&t).await;
+    let first_ref: ReleaseRef = first.release_id().into();
+    publish(&t, "latest", "notifier", "ecr.example.com/notifier:ref.ddd").await;
+    let second = prepare_latest(&t).await;
+    let second_ref: ReleaseRef = second.release_id().into();
+
+    let refusal = |err: Error| match err {
+        Error::NothingToRollBack { why, .. } => why,
+        other => panic!("expected NothingToRollBack, got {other}"),
+    };
+    let err = t.rollback("prod", None, "undo").await.expect_err("empty");
+    assert!(
+        err.to_string()
+            .contains("cannot roll back `prod`: nothing has been deployed there"),
+        "{err}"
+    );
+    assert_eq!(refusal(err), RollbackRefusal::NeverDeployed);
+
+    // The first release goes to prod past its gates (a bypass); the second
+    // through them.
+    t.deploy(
+        &first_ref,
+        "prod",
+        DeployOptions::new("hotfix").bypass_gates("INC-1"),
+    )
+    .await
+    .expect("bypass");
+    let err = t
+        .rollback("prod", None, "undo")
+        .await
+        .expect_err("one release");
+    assert_eq!(
+        refusal(err),
+        RollbackRefusal::NoEarlierRelease {
+            current: first.release_id().clone(),
+            read: 1,
+            complete: true
+        }
+    );
+    // Listings order deployments by time: each step gets its own.
+    clock.set(1);
+    t.deploy(&second_ref, "stage", "second to stage")
+        .await
+        .expect("stage");
+    clock.set(2);
+    t.deploy(&second_ref, "prod", "second to prod")
+        .await
+        .expect("prod");
+    clock.set(3);
+    t.deploy(&second_ref, "prod", "again")
+        .await
+        .expect("prod again");
+
+    clock.set(4);
+    // The first release would not pass prod's gates now; a rollback to it
+    // does not ask them.
+    let gated = t.plan(&first_ref, "prod").await.expect("plan");
+    assert!(!gated.gates_pass());
+    let plan = t.plan_rollback("prod", None).await.expect("plan");
+    assert_eq!(plan.release_id, *first.release_id());
+    assert_eq!(plan.kind, DeploymentKind::Rollback);
+    assert_eq!(plan.replaces.as_ref(), Some(second.release_id()));
+    assert!(plan.gates.is_none() && plan.gates_pass());
+    let shown = plan.to_string();
+    assert!(
+        shown.starts_with(&format!(
+            "roll back prod to {} (replacing {}): 1 to write, 2 unchanged",
+            first.release_id(),
+            second.release_id()
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("gates: not checked"), "{shown}");
+    let rolled = t.execute(plan, "undo").await.expect("rollback");
+    let d = &rolled.deployment;
+    assert_eq!(d.kind(), Some(&DeploymentKind::Rollback));
+    assert_eq!(d.replaced_release(), Some(second.release_id()));
+    assert_eq!(d.changed_services(), Some(&[svc("notifier")][..]));
+    assert_eq!(rolled.written, [svc("notifier")]);
+    assert_eq!(
+        label_map(&t, "prod").await,
+        super::pairs(&[
+            ("archivist", "ecr.example.com/archivist:ref.aaa"),
+            ("bag-register", "ecr.example.com/bag-register:ref.bbb"),
+            ("notifier", "ecr.example.com/notifier:ref.ccc"),
+        ])
+    );
+    let history = t.history(Some("prod"), 1).await.expect("history").records;
+    assert_eq!(history[0].deployment, *d);
+
+    // Rolling back again returns to the release before the first one.
+    clock.set(5);
+    let again = t.rollback("prod", None, "redo").await.expect("rollback");
+    assert_eq!(again.release.release_id(), second.release_id());
+    assert_eq!(
+        again.deployment.replaced_release(),
+        Some(first.release_id())
+    );
+
+    // Naming the release: the current one, or one that never ran there.
+    let err = t
+        .rollback("prod", Some(&second_ref), "no-op")
+        .await
+        .expect_err("current");
+    assert_eq!(
+        refusal(err),
+        RollbackRefusal::AlreadyCurrent {
+            release: second.release_id().clone()
+        }
+    );
+    let third = prepare_latest(&t).await;
+    let err = t
+        .rollback("prod", Some(&third.release_id().into()), "never there")
+        .await
+        .expect_err("never ran in prod");
+    assert!(
+        err.to_string().contains("was never deployed there"),
+        "{err}"
+    );
+    clock.set(6);
+    let named = t
+        .rollback("prod", Some(&first_ref), "named")
+        .await
+        .expect("a release that ran in prod");
+    assert_eq!(named.release.release_id(), first.release_id());
+    assert_eq!(named.deployment.kind(), Some(&DeploymentKind::Rollback));
+    let err = t.rollback("stage", None, "x").await.expect_err("stage");
+    assert!(matches!(
+        refusal(err),
+        RollbackRefusal::NoEarlierRelease { .. }
+    ));
+}
