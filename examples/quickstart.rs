@@ -8,7 +8,7 @@
 
 use release_tracking::memory::{InMemoryImageStore, InMemoryReleaseStore};
 use release_tracking::{
-    Label, Manifest, PrepareRequest, Release, ReleaseRef, ReleaseTracker, Requester, UpdateRequest,
+    Label, Manifest, PrepareRequest, ReleaseRef, ReleaseTracker, Requester, UpdateRequest,
 };
 
 const MANIFEST: &str = r#"{
@@ -22,24 +22,6 @@ const MANIFEST: &str = r#"{
 }"#;
 
 const REGISTRY: &str = "760097843905.dkr.ecr.eu-west-1.amazonaws.com/uk.ac.wellcome";
-
-fn print_release(release: &Release) {
-    println!("release {}", release.release_id());
-    println!(
-        "  project:      {} ({})",
-        release.project_id(),
-        release.project_name()
-    );
-    println!(
-        "  created:      {} by {}",
-        release.date_created(),
-        release.requested_by()
-    );
-    println!("  description:  {}", release.description());
-    for (service, image) in release.images() {
-        println!("  image         {service:<14} {image}");
-    }
-}
 
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -67,7 +49,7 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .prepare(PrepareRequest::latest().description("First release"))
         .await?
         .release;
-    print_release(&first);
+    print!("{first}");
 
     let deployed = tracker
         .deploy(&first.release_id().into(), "stage", "Initial deploy")
@@ -91,8 +73,7 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?
         .release;
-    println!();
-    print_release(&second);
+    print!("\n{second}");
 
     // Plan once, show it, and execute exactly that plan: the release shown
     // is the release deployed, even if `latest` moves in between.

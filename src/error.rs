@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::control::{Block, Freeze, Lease, LeaseId};
 use crate::names::{EnvironmentId, Escaped, Label, NameError, ProjectId, ReleaseId, ServiceId};
 
 /// A boxed error from a backend (an AWS SDK error, an I/O error, …).
@@ -454,6 +455,79 @@ pub enum Error {
         /// The backend's error.
         #[source]
         source: BoxError,
+    },
+
+    /// Another holder's lease on the environment has not expired: the
+    /// deploy (or rollback) must wait, or the lease be force-unlocked.
+    /// Nothing was written.
+    #[error(
+        "project `{}`: environment `{}` is {lease}",
+        lease.project,
+        lease.environment
+    )]
+    EnvironmentBusy {
+        /// The lease in the way, as stored.
+        lease: Box<Lease>,
+    },
+
+    /// A lease could not be renewed or released because the environment
+    /// no longer holds it: it expired and was taken over, or was
+    /// force-unlocked. Nothing was changed.
+    #[error(
+        "project `{project}`: lease {lease} on environment `{environment}` is no longer held; {}",
+        match holder {
+            Some(holder) => format!("the environment is now {holder}"),
+            None => "the environment has no lease now (it was force-unlocked or released)".to_owned(),
+        }
+    )]
+    LeaseLost {
+        /// The project.
+        project: ProjectId,
+        /// The environment.
+        environment: EnvironmentId,
+        /// The id of the lease that was lost.
+        lease: LeaseId,
+        /// Who holds the environment now, if anyone.
+        holder: Option<Box<Lease>>,
+    },
+
+    /// The environment is frozen. Nothing was written.
+    #[error(
+        "project `{}`: environment `{}` is frozen by {} since {} UTC: \"{}\"",
+        freeze.project,
+        freeze.environment,
+        Escaped::new(freeze.by.display_name()),
+        freeze.since,
+        freeze.reason
+    )]
+    EnvironmentFrozen {
+        /// The freeze in place.
+        freeze: Box<Freeze>,
+    },
+
+    /// The release is blocked. Nothing was written.
+    #[error(
+        "project `{}`: release `{}` is blocked by {} since {} UTC: \"{}\"",
+        block.project,
+        block.release,
+        Escaped::new(block.by.display_name()),
+        block.since,
+        block.reason
+    )]
+    ReleaseBlocked {
+        /// The block in place.
+        block: Box<Block>,
+    },
+
+    /// A lease, freeze or block was asked of a tracker that has no
+    /// deployment controls ([`ReleaseTracker::with_controls`](crate::ReleaseTracker::with_controls)).
+    #[error(
+        "project `{project}`: no deployment controls (leases, freezes, blocks) for this tracker; \
+         give it a store that keeps them"
+    )]
+    NoControls {
+        /// The project.
+        project: ProjectId,
     },
 
     /// The place a store keeps a project's records does not exist yet (or

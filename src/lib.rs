@@ -125,6 +125,7 @@
 pub mod aws;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod control;
 mod cursor;
 pub mod error;
 mod image_ref;
@@ -133,11 +134,17 @@ pub mod memory;
 pub mod names;
 pub mod promotion;
 pub mod release;
+mod report;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod store;
 pub mod tracker;
+pub mod transfer;
 
+pub use control::{
+    Acquired, Block, ControlAction, ControlChange, ControlEvent, ControlStore, Freeze, Lease,
+    LeaseId, LeaseOperation, LeaseRequest, Reason,
+};
 pub use error::{BackendErrorKind, BoxError, Error, PartialDeployment, Result};
 pub use manifest::{Environment, ImageRepository, Manifest, ManifestWarning, Project};
 pub use memory::{InMemoryImageStore, InMemoryReleaseStore};
@@ -155,10 +162,10 @@ pub use store::{
     ReleaseStore, SkippedParameter, SkippedRecord,
 };
 pub use tracker::{
-    Clock, CurrentDeployment, DeployOptions, DeployPlan, Deployed, EnvironmentStatus, GateCheck,
-    IdGenerator, ImageChange, ImageSource, PlannedWrite, PrepareRequest, Prepared, RandomIds,
-    ReleaseDiff, ReleaseTracker, RequesterSource, Resolved, ShapePolicy, SystemClock,
-    UpdateRequest, Warning,
+    Clock, ControlsStatus, CurrentDeployment, DeployOptions, DeployPlan, Deployed,
+    EnvironmentStatus, GateCheck, IdGenerator, ImageChange, ImageSource, PlannedWrite,
+    PrepareRequest, Prepared, RandomIds, ReleaseDiff, ReleaseTracker, RequesterSource, Resolved,
+    ShapePolicy, SystemClock, UpdateRequest, Warning,
 };
 
 /// The README's examples, compiled as doc tests (they use the AWS and the

@@ -33,6 +33,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+mod control;
+
 type Images = HashMap<(ProjectId, Label), BTreeMap<ServiceId, ImageUri>>;
 
 /// An [`ImageStore`] held in memory: images by project, label and service.
@@ -203,6 +205,9 @@ pub struct InMemoryReleaseStore {
     releases: Arc<Mutex<Releases>>,
     // Locked after `releases` whenever both are held.
     unreadable: Arc<Mutex<UnreadableRecords>>,
+    // Leases, freezes, blocks and their events (`ControlStore`); never
+    // locked together with the others.
+    controls: Arc<Mutex<control::Controls>>,
 }
 
 impl InMemoryReleaseStore {

@@ -10,9 +10,6 @@ mod aws_common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials};
 use release_tracking::aws::{
@@ -283,27 +280,24 @@ async fn store_at(
     url: &str,
     credentials: Option<aws_sdk_ssm::config::SharedCredentialsProvider>,
 ) -> SsmImageStore {
-    let loader = aws_config::defaults(BehaviorVersion::latest())
+    let settings = AwsSettings::new()
         .endpoint_url(url)
-        .region(Region::new("eu-west-1"))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(500))
-                .operation_timeout(Duration::from_millis(800))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(1));
-    let config = match credentials {
-        Some(provider) => loader.credentials_provider(provider).load().await,
-        None => {
-            loader
-                .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-                    "testing", "testing", None, None, "test",
-                ))
-                .load()
-                .await
-        }
+        .region("eu-west-1")
+        .connect_timeout(Duration::from_millis(500))
+        .operation_timeout(Duration::from_millis(800))
+        .max_attempts(1);
+    let settings = match credentials {
+        Some(provider) => settings.credentials_provider(provider),
+        None => settings.credentials_provider(aws_sdk_ssm::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        )),
     };
+    let config = settings
+        .load(&aws_common::any_project())
+        .await
+        .expect("settings load")
+        .config()
+        .clone();
     SsmImageStore::new(&config)
 }
 

@@ -32,3 +32,21 @@ macro_rules! release_check {
 }
 
 release_tracking::for_each_conformance_check!(image_check, release_check);
+
+// Every project on the fresh project's table, as a table shared by projects
+// is: the isolation check writes a second project there.
+macro_rules! control_check {
+    ($check:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let project = fresh_project("conf");
+            let table = release_tracking::aws::default_table_name(&project);
+            let store = release_store(&project)
+                .await
+                .with_table_name(move |_| table.clone());
+            conformance::$check(&store, &project).await;
+        }
+    };
+}
+
+release_tracking::for_each_control_store_check!(control_check);

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use release_tracking::conformance;
+use release_tracking::ControlStore;
 use release_tracking::{
     Deployment, EnvironmentId, ImageStore, ImageUri, InMemoryImageStore, InMemoryReleaseStore,
     Label, NewRelease, ProjectId, Release, ReleaseId, ReleaseStore, Requester, ServiceId,
@@ -41,6 +42,20 @@ macro_rules! release_check {
 }
 
 release_tracking::for_each_conformance_check!(image_check, release_check);
+
+macro_rules! control_check {
+    ($check:ident) => {
+        #[tokio::test]
+        async fn $check() {
+            let store = InMemoryReleaseStore::new();
+            conformance::$check(&store, &project("direct")).await;
+            let shared: Arc<dyn ControlStore> = Arc::new(InMemoryReleaseStore::new());
+            conformance::$check(&shared, &project("through-arc-dyn")).await;
+        }
+    };
+}
+
+release_tracking::for_each_control_store_check!(control_check);
 
 /// Every check on one store, each on its own project: checks only touch
 /// their project, so running them side by side must not disturb them.
@@ -235,6 +250,7 @@ fn the_check_list_names_every_check() {
         include_str!("../src/conformance/releases.rs"),
         include_str!("../src/conformance/deployments.rs"),
         include_str!("../src/conformance/legacy.rs"),
+        include_str!("../src/conformance/transfer.rs"),
     ]
     .iter()
     .flat_map(|file| file.lines())

@@ -1,23 +1,48 @@
 //! `release_tool --store sqlite:PATH` as a process: the whole workflow on
-//! one file, with no AWS set-up at all (the environment holds no region or
-//! credentials, so any AWS set-up would fail).
+//! one file, and `export`/`import` between files, with no AWS set-up at all
+//! (the environment holds no region or credentials, so any AWS set-up would
+//! fail).
 
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
 
 #[path = "common/cli.rs"]
 mod cli_common;
 
-fn run(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new(cli_common::release_tool())
+/// The tool in `dir` with a clean environment (`USER` is alice) and `vars`.
+fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(cli_common::release_tool());
+    command
         .current_dir(dir)
-        .args(["--store", "sqlite:releases.db"])
-        .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("USER", "alice")
-        .output()
+        .envs(vars.iter().copied());
+    command
+}
+
+/// Runs the tool on `store` (a file in `dir`) with `stdin`; asserts it
+/// succeeded and, in human mode, named the store first on stderr. Returns
+/// stdout and stderr.
+fn run_on(dir: &Path, store: &str, args: &[&str], stdin: &[u8]) -> (String, String) {
+    let mut child = command(dir, &[])
+        .args(["--store", &format!("sqlite:{store}")])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run release_tool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("release_tool ends");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
@@ -26,17 +51,24 @@ fn run(dir: &Path, args: &[&str]) -> String {
     );
     // Human mode names the store on stderr; JSON mode puts it in the document.
     if !args.contains(&"--json") {
-        assert!(
-            stderr.contains("store: sqlite (path releases.db)"),
-            "{stderr}"
+        assert_eq!(
+            stderr.lines().next(),
+            Some(format!("store: sqlite (path {store})").as_str()),
+            "{args:?}: {stderr}"
         );
+    } else {
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
-    stdout
+    (stdout, stderr)
 }
 
-#[test]
-fn the_whole_workflow_runs_on_one_sqlite_file_without_aws() {
-    let dir = std::env::temp_dir().join(format!("sqlite-cli-{}", uuid::Uuid::new_v4()));
+fn run(dir: &Path, args: &[&str]) -> String {
+    run_on(dir, "releases.db", args, b"").0
+}
+
+/// A directory with the two-environment manifest.
+fn project_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     std::fs::write(
         dir.join(".wellcome_project"),
@@ -44,6 +76,12 @@ fn the_whole_workflow_runs_on_one_sqlite_file_without_aws() {
             [{"id": "stage", "name": "Staging"}, {"id": "prod", "name": "Production"}]}}"#,
     )
     .expect("manifest");
+    dir
+}
+
+#[test]
+fn the_whole_workflow_runs_on_one_sqlite_file_without_aws() {
+    let dir = project_dir("sqlite-cli");
     let image = "760097843905.dkr.ecr.eu-west-1.amazonaws.com/uk.ac.wellcome/archivist:ref.1";
     run(&dir, &["publish", "archivist", image]);
     let prepared = run(&dir, &["prepare", "--description", "first release"]);
@@ -74,5 +112,200 @@ fn the_whole_workflow_runs_on_one_sqlite_file_without_aws() {
     assert!(current.to_string().contains(&id), "{current:#}");
     // A second process sees what the first wrote: the file is the store.
     assert!(dir.join("releases.db").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not one JSON document ({e}): {text}"))
+}
+
+/// The tool's failure: exit status and stderr.
+fn fail(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command(dir, vars)
+        .args(args)
+        .output()
+        .expect("run release_tool");
+    assert!(!status.success(), "{args:?} succeeded");
+    assert!(stdout.is_empty(), "a failed {args:?} printed on stdout");
+    (status.code(), String::from_utf8_lossy(&stderr).into_owned())
+}
+
+#[test]
+fn export_and_import_copy_a_project_from_one_file_to_another() {
+    let dir = project_dir("sqlite-cli-transfer");
+    let image = "760097843905.dkr.ecr.eu-west-1.amazonaws.com/uk.ac.wellcome/archivist:ref.1";
+    run(&dir, &["publish", "archivist", image]);
+    run(&dir, &["prepare", "--description", "first release"]);
+    run(
+        &dir,
+        &["deploy", "latest", "stage", "--description", "first"],
+    );
+    run(&dir, &["--requester", "bob", "deploy", "latest", "prod"]);
+
+    // To stdout: the lines alone; the report goes to stderr after the store line.
+    let (lines, stderr) = run_on(&dir, "releases.db", &["export"], b"");
+    assert!(
+        stderr
+            .contains("exported project storage: 1 releases (2 deployments), 3 labels (3 images)"),
+        "{stderr}"
+    );
+    assert!(lines.starts_with(r#"{"kind":"header","format":"release-tracking-export","version":1"#));
+    assert_eq!(
+        lines.lines().count(),
+        6,
+        "header, release, 3 labels, end: {lines}"
+    );
+    // To a file, with --json: the summary on stdout, the same lines in the file.
+    let doc = json(&run(
+        &dir,
+        &["--json", "export", "--output", "storage.jsonl"],
+    ));
+    assert_eq!(doc["command"], "export");
+    assert_eq!(doc["store"]["kind"], "sqlite");
+    assert_eq!(doc["output"], "storage.jsonl");
+    assert_eq!(
+        doc["exported"],
+        serde_json::json!({"releases": 1, "deployments": 2, "labels": 3, "images": 3, "skipped": 0})
+    );
+    let file = std::fs::read_to_string(dir.join("storage.jsonl")).expect("the export file");
+    assert_eq!(file, lines);
+    assert!(!dir.join("storage.jsonl.partial").exists());
+
+    // Into another file, from the file, with the store from the environment.
+    let output = command(&dir, &[("RELEASE_TRACKING_STORE", "sqlite:copy.db")])
+        .args(["--json", "import", "storage.jsonl"])
+        .output()
+        .expect("run release_tool");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc = json(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(doc["command"], "import");
+    assert_eq!(doc["store"]["path"], "copy.db");
+    assert_eq!(doc["input"], "storage.jsonl");
+    assert_eq!(
+        doc["imported"],
+        serde_json::json!({"releases": 1, "deployments": 2, "images": 3})
+    );
+    assert_eq!(
+        doc["unchanged"],
+        serde_json::json!({"releases": 0, "images": 0})
+    );
+    assert_eq!(doc["warnings"], serde_json::json!([]));
+    // The copy reads as the original, and exports the same lines.
+    for args in [
+        &["--json", "history"][..],
+        &["--json", "show-release", "latest"],
+        &["--json", "current", "prod"],
+    ] {
+        let mut original = json(&run(&dir, args));
+        let mut copy = json(&run_on(&dir, "copy.db", args, b"").0);
+        original["store"] = Value::Null;
+        copy["store"] = Value::Null;
+        assert_eq!(copy, original, "{args:?}");
+    }
+    assert_eq!(run_on(&dir, "copy.db", &["export"], b"").0, lines);
+
+    // Again, from stdin: everything is already there.
+    let (report, _) = run_on(&dir, "copy.db", &["import"], lines.as_bytes());
+    assert_eq!(
+        report.trim_end(),
+        "imported into project storage: 0 releases created (0 deployments), 1 already there; \
+         0 images written, 3 already there"
+    );
+    let doc = json(
+        &run_on(
+            &dir,
+            "copy.db",
+            &["--json", "import", "-"],
+            lines.as_bytes(),
+        )
+        .0,
+    );
+    assert_eq!(doc["input"], Value::Null);
+    assert_eq!(
+        doc["unchanged"],
+        serde_json::json!({"releases": 1, "images": 3})
+    );
+
+    // An export whose release differs from the stored one writes nothing.
+    let changed = lines.replace("first release", "rewritten");
+    std::fs::write(dir.join("changed.jsonl"), &changed).expect("write");
+    let (status, stderr) = fail(
+        &dir,
+        &["--store", "sqlite:copy.db", "import", "changed.jsonl"],
+        &[],
+    );
+    assert_eq!(status, Some(1));
+    assert!(
+        stderr.contains("nothing was written") && stderr.contains("differs in description"),
+        "{stderr}"
+    );
+    assert_eq!(run_on(&dir, "copy.db", &["export"], b"").0, lines);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn export_and_import_refuse_bad_usage_and_bad_input_by_line() {
+    let dir = project_dir("sqlite-cli-transfer-errors");
+    let store = [("RELEASE_TRACKING_STORE", "sqlite:releases.db")];
+    // --json takes stdout, so the export needs a file: a usage error.
+    let (status, stderr) = fail(&dir, &["--json", "export"], &store);
+    assert_eq!(status, Some(2));
+    assert!(
+        stderr.contains("`export --json` needs `--output FILE`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("store: "), "opened a store: {stderr}");
+    assert!(!dir.join("releases.db").exists(), "the store was opened");
+
+    let header = r#"{"kind":"header","format":"release-tracking-export","version":1,"project_id":"storage"}"#;
+    let cases = [
+        (
+            "not-json.jsonl",
+            format!("{header}\n{{oops\n"),
+            "line 2: not JSON",
+        ),
+        (
+            "unknown-kind.jsonl",
+            format!("{header}\n{{\"kind\":\"parameter\"}}\n"),
+            "line 2: `kind`: unknown kind `parameter`",
+        ),
+        (
+            "cut.jsonl",
+            format!("{header}\n"),
+            "ends after line 1 without its end line",
+        ),
+        (
+            "other-project.jsonl",
+            format!(
+                "{}\n{{\"kind\":\"end\",\"releases\":0,\"labels\":0,\"skipped\":0}}\n",
+                header.replace("storage", "elsewhere")
+            ),
+            "the export is of project `elsewhere`, not `storage`",
+        ),
+    ];
+    for (file, text, says) in cases {
+        std::fs::write(dir.join(file), text).expect("write");
+        let (status, stderr) = fail(&dir, &["import", file], &store);
+        assert_eq!(status, Some(1), "{file}: {stderr}");
+        assert!(stderr.contains(says), "{file}: {stderr}");
+        assert!(
+            stderr.contains(file) || file == "other-project.jsonl",
+            "{file}: {stderr}"
+        );
+    }
+    let (status, stderr) = fail(&dir, &["import", "missing.jsonl"], &store);
+    assert_eq!(status, Some(1));
+    assert!(
+        stderr.contains("reading the export missing.jsonl"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use release_tracking::conformance;
 use release_tracking::sqlite::SqliteStore;
 use release_tracking::store::MAX_PAGE_SIZE;
-use release_tracking::{ImageStore, Label, PageRequest, ProjectId, ReleaseStore};
+use release_tracking::{ControlStore, ImageStore, Label, PageRequest, ProjectId, ReleaseStore};
 
 fn project(name: &str) -> ProjectId {
     ProjectId::new(name).expect("valid project id")
@@ -44,6 +44,20 @@ macro_rules! release_check {
 }
 
 release_tracking::for_each_conformance_check!(image_check, release_check);
+
+macro_rules! control_check {
+    ($check:ident) => {
+        #[tokio::test]
+        async fn $check() {
+            let (_dir, store) = new_store();
+            conformance::$check(&store, &project("direct")).await;
+            let shared: Arc<dyn ControlStore> = Arc::new(store);
+            conformance::$check(&shared, &project("through-arc-dyn")).await;
+        }
+    };
+}
+
+release_tracking::for_each_control_store_check!(control_check);
 
 /// What a store holds for projects `p1`… `p{count}`: their `latest`
 /// label, their releases and their deployments.
@@ -86,7 +100,7 @@ async fn all_checks_share_one_file_and_survive_reopening() {
 
     let store = SqliteStore::open(&path).expect("reopen");
     let after = snapshot(&store, n).await;
-    assert_eq!(before.len(), 18);
+    assert_eq!(before.len(), 19);
     assert!(
         before.iter().filter(|s| s.contains("release_id")).count() >= 8,
         "the release checks left releases behind: {before:#?}"

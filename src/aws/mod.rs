@@ -7,6 +7,10 @@
 //!   [`ReleaseStore`](crate::ReleaseStore) on one table per project,
 //!   `wellcome-releases-{project}`, in the schema the old tools created;
 //!   [`DynamoDbReleaseStore::ensure_table`] creates it.
+//! - [`DynamoDbReleaseStore`] also implements
+//!   [`ControlStore`](crate::control::ControlStore): leases, freezes, blocks
+//!   and their events as items of the same table that no reader of releases
+//!   sees (their keys and shapes are listed in the store's docs).
 //! - [`StsRequester`] implements [`RequesterSource`](crate::tracker::RequesterSource)
 //!   with the caller's ARN.
 //! - [`load`] and [`AwsSettings`] build an [`AwsContext`] from a manifest
@@ -72,6 +76,7 @@
 
 mod codec;
 mod config;
+mod control;
 mod dynamodb;
 mod error;
 mod identity;

@@ -9,7 +9,7 @@ use crate::store::ReleaseStore;
 use super::support::*;
 
 /// Release records in every shape the old tools wrote (see the crate docs,
-/// "Record shapes") are created, read back equal and in the same JSON shape,
+/// "Records that already exist") are created, read back equal and in the same JSON shape,
 /// and can be deployed without altering their old deployments.
 pub async fn release_store_legacy_records(store: &dyn ReleaseStore, project: &ProjectId) {
     let records = legacy_records(project);
@@ -94,7 +94,7 @@ pub struct LegacyRecord {
 }
 
 /// One record per release shape the earlier tools wrote (see the crate
-/// docs, "Record shapes"), each of `project`, with distinct release ids.
+/// docs, "Records that already exist"), each of `project`, with distinct release ids.
 pub fn legacy_records(project: &ProjectId) -> Vec<LegacyRecord> {
     let p = project.as_str();
     let ecr = "760097843905.dkr.ecr.eu-west-1.amazonaws.com/uk.ac.wellcome";

@@ -57,6 +57,36 @@
 //!   one release are all recorded, and all listed newest first.
 //! - [`release_store_legacy_records`]: releases in every shape the old tools
 //!   wrote are stored and read back as they were, and can be deployed.
+//! - [`release_store_created_with_history`]: a release created with its
+//!   deployments (as an import copies it) keeps them and lists them.
+//!
+//! # Control store checks
+//!
+//! For stores that also implement [`ControlStore`] (leases, freezes, blocks
+//! and their events; see [`crate::control`]). Times are injected: a check
+//! passes its own `now`.
+//!
+//! - [`control_store_lease_acquire_and_release`]: a lease reads back; another
+//!   holder gets [`Error::EnvironmentBusy`] naming the holder; the holder's
+//!   own retry succeeds; a released environment is free.
+//! - [`control_store_lease_contenders`]: of 32 concurrent contenders exactly
+//!   one wins and the others are told who; likewise for 32 concurrent
+//!   takeovers of an expired lease.
+//! - [`control_store_lease_expiry_and_takeover`]: busy until the expiry,
+//!   taken over from then on; renewal moves the expiry.
+//! - [`control_store_lease_holder_only`]: renewal and release by a
+//!   non-holder are [`Error::LeaseLost`] and change nothing.
+//! - [`control_store_force_unlock`]: removes whatever lease is there and
+//!   records an event; with no lease, nothing.
+//! - [`control_store_freeze_round_trip`] and
+//!   [`control_store_block_round_trip`]: freeze/unfreeze and block/unblock,
+//!   their refusals and their events.
+//! - [`control_store_events_newest_first`]: the trail numbered, newest
+//!   first, per environment, limited.
+//! - [`control_store_concurrent_changes_are_each_recorded_once`]: each of
+//!   twelve concurrent freezes and blocks is one event, numbered 1 to 12.
+//! - [`control_store_projects_and_environments_are_isolated`]: nothing of
+//!   one project or environment is seen in another.
 //!
 //! # Running them all
 //!
@@ -65,8 +95,9 @@
 //! ones added in later versions of this crate. There is one such macro per
 //! trait too ([`for_each_image_store_check!`](crate::for_each_image_store_check),
 //! [`for_each_release_store_check!`](crate::for_each_release_store_check)), so
-//! each optional capability a store implements brings its own list and adding
-//! one breaks no caller:
+//! each optional capability a store implements brings its own list
+//! ([`for_each_control_store_check!`](crate::for_each_control_store_check))
+//! and adding one breaks no caller:
 //!
 //! ```
 //! use release_tracking::{conformance, InMemoryImageStore, InMemoryReleaseStore};
@@ -124,6 +155,27 @@ macro_rules! for_each_release_store_check {
         $check!(release_store_audit_trail_survives);
         $check!(release_store_concurrent_deployments);
         $check!(release_store_legacy_records);
+        $check!(release_store_created_with_history);
+    };
+}
+
+/// Expands `$check!(check_name);` for every [`ControlStore`] check of
+/// [`conformance`](crate::conformance). Not part of
+/// [`for_each_conformance_check!`](crate::for_each_conformance_check): a
+/// store without the capability does not run them.
+#[macro_export]
+macro_rules! for_each_control_store_check {
+    ($check:ident) => {
+        $check!(control_store_lease_acquire_and_release);
+        $check!(control_store_lease_contenders);
+        $check!(control_store_lease_expiry_and_takeover);
+        $check!(control_store_lease_holder_only);
+        $check!(control_store_force_unlock);
+        $check!(control_store_freeze_round_trip);
+        $check!(control_store_block_round_trip);
+        $check!(control_store_events_newest_first);
+        $check!(control_store_concurrent_changes_are_each_recorded_once);
+        $check!(control_store_projects_and_environments_are_isolated);
     };
 }
 
@@ -143,15 +195,19 @@ macro_rules! for_each_conformance_check {
 
 // Only the docs above link to these.
 #[cfg(doc)]
-use crate::{Error, ImageStore, ReleaseStore};
+use crate::{ControlStore, Error, ImageStore, ReleaseStore};
 
+mod control;
 mod deployments;
 mod images;
 mod legacy;
 mod releases;
 mod support;
+mod transfer;
 
+pub use control::*;
 pub use deployments::*;
 pub use images::*;
 pub use legacy::*;
 pub use releases::*;
+pub use transfer::*;

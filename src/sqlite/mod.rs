@@ -46,6 +46,11 @@
 //!   ([`SqliteOptions::busy_timeout`]) for another process's write before it
 //!   fails with [`BackendErrorKind::Throttled`](crate::BackendErrorKind::Throttled).
 //!   WAL needs a local file system: not a network share.
+//! - Deployment controls ([`ControlStore`](crate::control::ControlStore):
+//!   leases, freezes, blocks and their events) are rows of `leases`,
+//!   `freezes`, `blocks` and `control_events`, each change with its event in
+//!   one `BEGIN IMMEDIATE` transaction, so of several processes contending
+//!   for a lease exactly one gets it.
 //! - The file carries its schema version ([`SCHEMA_VERSION`], in
 //!   `PRAGMA user_version`) and the store's mark (`PRAGMA application_id`).
 //!   An older file is migrated when opened; a newer one, a file that is not
@@ -56,6 +61,7 @@
 //! [`SqliteStore::open`], shared by its clones), so an async caller's
 //! executor is never blocked by SQLite, whatever runtime it uses.
 
+mod control;
 mod error;
 mod images;
 mod records;

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 /// The schema version this version of the crate writes, and the newest it
 /// reads. Files with an older version are migrated when opened; files with a
 /// newer one are refused ([`OpenError::NewerSchema`]).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `PRAGMA application_id` of a store: `RTrk`, so `file(1)` and SQLite tools
 /// can tell a store from other SQLite databases.
@@ -30,7 +30,7 @@ pub(super) const APPLICATION_ID: i32 = 0x5254_726B;
 type Migration = (u32, fn(&Transaction<'_>) -> rusqlite::Result<()>);
 
 /// Every step from an empty database, in order.
-const MIGRATIONS: [Migration; 2] = [(1, tables), (2, last_date_deployed)];
+const MIGRATIONS: [Migration; 3] = [(1, tables), (2, last_date_deployed), (3, controls)];
 
 /// Version 1: images by project, label and service (as SSM holds them at
 /// `/{project}/images/{label}/{service}`); releases as their JSON record
@@ -80,6 +80,44 @@ fn last_date_deployed(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(
         "CREATE INDEX releases_by_last_date_deployed
              ON releases (project_id, last_date_deployed, release_id);",
+    )
+}
+
+/// Version 3: deployment controls ([`ControlStore`](crate::control::ControlStore)):
+/// leases and freezes by project and environment, blocks by project and
+/// release, and each project's audit trail of control events, numbered
+/// from 1. Each row holds its record as JSON, as `releases` does, with the
+/// columns the conditions and listings need.
+fn controls(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE leases (
+             project_id TEXT NOT NULL,
+             environment TEXT NOT NULL,
+             lease_id TEXT NOT NULL,
+             record TEXT NOT NULL,
+             PRIMARY KEY (project_id, environment)
+         ) STRICT, WITHOUT ROWID;
+         CREATE TABLE freezes (
+             project_id TEXT NOT NULL,
+             environment TEXT NOT NULL,
+             record TEXT NOT NULL,
+             PRIMARY KEY (project_id, environment)
+         ) STRICT, WITHOUT ROWID;
+         CREATE TABLE blocks (
+             project_id TEXT NOT NULL,
+             release_id TEXT NOT NULL,
+             record TEXT NOT NULL,
+             PRIMARY KEY (project_id, release_id)
+         ) STRICT, WITHOUT ROWID;
+         CREATE TABLE control_events (
+             project_id TEXT NOT NULL,
+             sequence INTEGER NOT NULL,
+             environment TEXT,
+             record TEXT NOT NULL,
+             PRIMARY KEY (project_id, sequence)
+         ) STRICT, WITHOUT ROWID;
+         CREATE INDEX control_events_by_environment
+             ON control_events (project_id, environment, sequence);",
     )
 }
 

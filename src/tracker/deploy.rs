@@ -1,6 +1,10 @@
 //! Deploying: the plan of what a deploy writes, and carrying it out.
 
+use std::collections::BTreeSet;
+
+use super::controls::HeldLease;
 use super::*;
+use crate::control::LeaseOperation;
 use crate::error::{Error, PartialDeployment, Result};
 use crate::manifest::Environment;
 use crate::names::{EnvironmentId, ImageUri, ReleaseId, ReleaseRef, ServiceId};
@@ -143,34 +147,72 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         let label_id = environment.label();
         let label = self.images.label_images(project, &label_id);
         // The newest deployment to the environment names the release
-        // current there, as the deployment index shows it.
+        // current there, as the deployment index shows it; that release is
+        // read too, to say which services this deployment changes.
         let current = async {
-            match &replaces {
-                Replaced::Read => self
-                    .releases
-                    .recent_deployments(project, Some(environment), 1)
-                    .await
-                    .map(Some),
-                Replaced::Known(_) => Ok(None),
-            }
+            let mut skipped = Vec::new();
+            let replaces = match replaces {
+                Replaced::Known(known) => known,
+                Replaced::Read => {
+                    let recent = self
+                        .releases
+                        .recent_deployments(project, Some(environment), 1)
+                        .await?;
+                    skipped.extend(recent.skipped);
+                    recent.records.into_iter().next().map(|r| r.release_id)
+                }
+            };
+            let replaced = match &replaces {
+                Some(id) if id != release.release_id() => {
+                    match self.releases.release(project, id).await {
+                        Ok(replaced) => replaced,
+                        Err(error) => {
+                            // An unreadable release is reported, not fatal:
+                            // every service then counts as changed.
+                            let passed = SkippedRecord::from_error(&error, Some(id.as_str()))
+                                .ok_or(error)?;
+                            skipped.push(passed);
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
+            Ok::<_, Error>((replaces, replaced, skipped))
         };
         let history = self.gate_history(gates);
         let (label, current, history) = futures::join!(label, current, history);
-        let (label, current, (gate_history, history_skipped)) = (label?, current?, history?);
-        let replaces = match (replaces, current) {
-            (Replaced::Known(known), _) => known,
-            (Replaced::Read, Some(current)) => {
-                warnings.extend(record_warnings(current.skipped));
-                current.records.into_iter().next().map(|r| r.release_id)
-            }
-            (Replaced::Read, None) => None,
-        };
+        let (label, (replaces, replaced, current_skipped), (gate_history, history_skipped)) =
+            (label?, current?, history?);
+        warnings.extend(record_warnings(current_skipped));
         warnings.extend(record_warnings(history_skipped));
         let gates = gates.map(|environment| GateCheck {
             requires: environment.requires().to_vec(),
             soak: environment.soak(),
             verdict: check_gates(environment, &release, &gate_history, self.clock.now()),
         });
+        // Relative to the release replaced, so that a rerun after a deploy
+        // that failed part-way records what a whole deploy would have.
+        let mut changed: BTreeSet<ServiceId> = match (&replaces, &replaced) {
+            (Some(id), _) if id == release.release_id() => BTreeSet::new(),
+            (Some(_), Some(replaced)) => target
+                .iter()
+                .filter(|(service, planned)| {
+                    let before = replaced.images().get(service).and_then(|entry| {
+                        let uri = entry.uri()?;
+                        if uri.is_bare_tag() {
+                            self.resolve_tag(service, uri).ok()
+                        } else {
+                            Some(uri.clone())
+                        }
+                    });
+                    before.as_ref() != Some(&planned.image)
+                })
+                .map(|(service, _)| service.clone())
+                .collect(),
+            // Nothing (readable) was there: every service is new there.
+            _ => target.iter().map(|(service, _)| service.clone()).collect(),
+        };
         let mut current = label.images;
         let mut plan = DeployPlan {
             project: project.clone(),
@@ -186,6 +228,7 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             warnings: Vec::new(),
             release,
             gate_history,
+            changed_services: Vec::new(),
         };
         let mut skipped = Vec::new();
         for parameter in label.skipped {
@@ -218,6 +261,9 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             }
         }
         plan.untouched = current.into_keys().collect();
+        // And any parameter it writes (one changed by hand since).
+        changed.extend(plan.changes.iter().map(|c| c.service.clone()));
+        plan.changed_services = changed.into_iter().collect();
         warnings.extend(parameter_warnings(skipped));
         plan.warnings = warnings;
         Ok(plan)
@@ -315,6 +361,18 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// ([`Error::ReleaseRecordFull`]; past [`RECORD_SIZE_WARNING`] it deploys
     /// with a [`Warning::RecordNearlyFull`]). Failures part-way are reported
     /// as for [`deploy`](Self::deploy).
+    ///
+    /// With [`with_controls`](Self::with_controls), it then takes the
+    /// environment's lease before the first write and gives it back at the
+    /// end, also on failure (a lease that cannot be given back is a
+    /// [`Warning::LeaseNotReleased`] and expires by itself). Before writing
+    /// anything it fails with [`Error::EnvironmentBusy`] (naming the
+    /// holder), [`Error::EnvironmentFrozen`], or [`Error::ReleaseBlocked`]
+    /// unless the release is already current in the environment. The lease
+    /// is renewed before a write once a third of its time has passed; if it
+    /// was lost meanwhile (taken over after expiry, or force-unlocked), the
+    /// deploy stops there with [`Error::PartialDeployment`] whose source is
+    /// [`Error::LeaseLost`].
     pub async fn execute(
         &self,
         plan: DeployPlan,
@@ -369,29 +427,63 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         } else {
             options.description.as_str()
         };
-        // The whole entry is decided before the first write.
+        // The whole entry is decided, and sized, before any side effect.
+        let operation = match kind {
+            DeploymentKind::Rollback => LeaseOperation::Rollback,
+            _ => LeaseOperation::Deploy,
+        };
         let mut deployment =
             Deployment::in_shape(shape, environment, now, &requested_by, description)
                 .with_deployment_id(self.ids.new_deployment_id())
                 .with_kind(kind)
-                .with_changed_services(plan.changes.iter().map(|c| c.service.clone()));
+                .with_changed_services(plan.changed_services.iter().cloned());
         if let Some(replaced) = &plan.replaces {
             deployment = deployment.with_replaced_release(replaced.clone());
         }
         if let Some(reason) = bypassed {
             deployment = deployment.with_bypass_reason(reason);
         }
-        let mut warnings = plan.warnings;
-        warnings.extend(self.check_record_size(&plan.release, &deployment, &plan.environment)?);
+        let size_warning = self.check_record_size(&plan.release, &deployment, &plan.environment)?;
+        let mut lease = self.enter(&plan, &requested_by, operation).await?;
+        let result = self.carry_out(plan, deployment, lease.as_mut()).await;
+        // Given back whatever happened; if that fails, it expires.
+        let unreleased = match lease {
+            Some(held) => held.release().await,
+            None => None,
+        };
+        let mut deployed = result?;
+        deployed.warnings.extend(size_warning);
+        deployed.warnings.extend(unreleased);
+        Ok(deployed)
+    }
+
+    /// The writes and the record of [`execute`](Self::execute), keeping
+    /// `lease` (if any) as they go.
+    async fn carry_out(
+        &self,
+        plan: DeployPlan,
+        deployment: Deployment,
+        mut lease: Option<&mut HeldLease>,
+    ) -> Result<Deployed> {
+        let project = self.project_id();
         let label = plan.environment.label();
         let mut written = Vec::with_capacity(plan.changes.len());
         let mut changes = plan.changes.into_iter();
         while let Some(change) = changes.next() {
-            if let Err(source) = self
-                .images
-                .put_image(project, &label, &change.service, &change.image)
-                .await
-            {
+            let kept = match lease.as_deref_mut() {
+                Some(held) => held.keep(self.clock.now()).await,
+                None => Ok(()),
+            };
+            // A lease lost before a write stops the deploy there.
+            let outcome = match kept {
+                Ok(()) => {
+                    self.images
+                        .put_image(project, &label, &change.service, &change.image)
+                        .await
+                }
+                Err(lost) => Err(lost),
+            };
+            if let Err(source) = outcome {
                 let mut not_written = vec![change.service.clone()];
                 not_written.extend(changes.map(|c| c.service));
                 return Err(Error::PartialDeployment(Box::new(PartialDeployment {
@@ -422,7 +514,7 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             deployment,
             written,
             unchanged: plan.unchanged,
-            warnings,
+            warnings: plan.warnings,
         })
     }
 

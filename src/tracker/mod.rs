@@ -6,6 +6,8 @@
 //! resolves the same way everywhere, a deploy writes only the parameters that
 //! change and reports exactly what it wrote if it fails part-way.
 
+mod admin;
+mod controls;
 mod deploy;
 mod queries;
 mod releases;
@@ -14,6 +16,8 @@ mod requests;
 mod rollback;
 mod sources;
 
+pub use admin::ControlsStatus;
+pub use controls::DEFAULT_LEASE_TTL;
 pub use reports::{
     CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, GateCheck, ImageChange,
     PlannedWrite, Prepared, ReleaseDiff,
@@ -24,6 +28,7 @@ pub use sources::{Clock, IdGenerator, RandomIds, RequesterSource, SystemClock};
 use std::fmt;
 use std::sync::Arc;
 
+use crate::control::{ControlStore, Lease};
 use crate::manifest::Project;
 use crate::names::{ProjectId, ReleaseId};
 use crate::release::{RecordShape, Release, MAX_RECORD_SIZE};
@@ -54,6 +59,14 @@ pub enum Warning {
         /// How many more deployments like this one would fit.
         more: usize,
     },
+    /// A deploy finished but could not give its environment's lease back;
+    /// the lease expires by itself.
+    LeaseNotReleased {
+        /// The lease still held.
+        lease: Box<Lease>,
+        /// Why it could not be released.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -71,6 +84,14 @@ impl fmt::Display for Warning {
                  release record may hold: about {more} more deployments like this one fit; \
                  make a new release of the same images before then",
                 size * 100 / MAX_RECORD_SIZE
+            ),
+            Warning::LeaseNotReleased { lease, reason } => write!(
+                f,
+                "the lease {} on environment `{}` was not released ({}); it expires at {} UTC",
+                lease.lease_id,
+                lease.environment,
+                crate::names::Escaped::whole(reason),
+                lease.expires
             ),
         }
     }
@@ -145,6 +166,8 @@ pub struct ReleaseTracker<I, R> {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     shape: ShapePolicy,
+    controls: Option<Arc<dyn ControlStore>>,
+    lease: controls::LeaseSettings,
 }
 
 impl<I: fmt::Debug, R: fmt::Debug> fmt::Debug for ReleaseTracker<I, R> {
@@ -154,6 +177,8 @@ impl<I: fmt::Debug, R: fmt::Debug> fmt::Debug for ReleaseTracker<I, R> {
             .field("images", &self.images)
             .field("releases", &self.releases)
             .field("requester", &self.requester)
+            .field("controls", &self.controls)
+            .field("lease", &self.lease)
             .finish_non_exhaustive()
     }
 }
@@ -176,7 +201,44 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             shape: ShapePolicy::Follow,
+            controls: None,
+            lease: controls::LeaseSettings::default(),
         }
+    }
+
+    /// Deploys through `controls` ([`ControlStore`]): each deploy takes its
+    /// environment's lease before its first write (renewed as it goes,
+    /// given back at its end, also when it fails), and refuses a busy or
+    /// frozen environment or a blocked release before writing anything.
+    /// Leases last [`DEFAULT_LEASE_TTL`] and name this machine's host name
+    /// unless set with [`with_lease_ttl`](Self::with_lease_ttl) and
+    /// [`with_lease_host`](Self::with_lease_host).
+    ///
+    /// A release store with the capability can serve as both:
+    /// `ReleaseTracker::new(project, images, store.clone(), who).with_controls(store)`.
+    pub fn with_controls(mut self, controls: impl ControlStore + 'static) -> Self {
+        self.controls = Some(Arc::new(controls));
+        self
+    }
+
+    /// How long a deploy's lease lasts between renewals (default
+    /// [`DEFAULT_LEASE_TTL`]; the limits of
+    /// [`LeaseRequest::new`](crate::control::LeaseRequest::new) are checked
+    /// when a deploy takes the lease).
+    pub fn with_lease_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.lease.ttl = ttl;
+        self
+    }
+
+    /// The host a deploy's lease names (default: this machine's host name).
+    pub fn with_lease_host(mut self, host: impl Into<String>) -> Self {
+        self.lease.host = Some(host.into());
+        self
+    }
+
+    /// The control store, if the tracker has one.
+    pub fn control_store(&self) -> Option<&dyn ControlStore> {
+        self.controls.as_deref()
     }
 
     /// Which shape new records take (default [`ShapePolicy::Follow`]).

@@ -112,6 +112,8 @@ pub struct DeployPlan {
     /// The newest deployments to each required environment with a soak,
     /// read for the gates.
     pub(super) gate_history: Vec<EnvironmentHistory>,
+    /// See [`DeployPlan::changed_services`].
+    pub(super) changed_services: Vec<ServiceId>,
 }
 
 /// An environment's promotion gates and their verdict on a release.
@@ -157,6 +159,17 @@ impl DeployPlan {
     /// The release the plan deploys, as it was read.
     pub fn release(&self) -> &Release {
         &self.release
+    }
+
+    /// The services the deployment changes, recorded as its
+    /// [`changed_services`](Deployment::changed_services): those whose
+    /// image differs from the release it replaces, and any whose parameter
+    /// it writes (changed by hand since); every service of the release when
+    /// it replaces none. Measured against the release replaced rather than
+    /// the label alone, so that the rerun of a deploy that failed part-way
+    /// records what the whole deploy would have.
+    pub fn changed_services(&self) -> &[ServiceId] {
+        &self.changed_services
     }
 
     /// Whether the environment's promotion gates let the release in (true

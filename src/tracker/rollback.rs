@@ -19,8 +19,8 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     ///
     /// Reads the newest [`HISTORY_LIMIT`] deployments to the environment
     /// (one history read, beside the read of `to` when given), then the
-    /// release rolled back to and the environment's label, as
-    /// [`plan`](Self::plan) does. The promotion gates are not checked: the
+    /// release rolled back to, and as [`plan`](Self::plan) does, the
+    /// environment's label and the release it replaces. The promotion gates are not checked: the
     /// release already ran there. Fails with [`Error::NothingToRollBack`]
     /// when nothing was deployed there, when no other release is among
     /// those deployments, when `to` is the release current there, or when

@@ -13,9 +13,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::config::{ConfigBag, RuntimeComponents};
@@ -26,8 +24,8 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use release_tracking::aws::{DynamoDbReleaseStore, SsmImageStore, TableState};
-use release_tracking::ProjectId;
+use release_tracking::aws::{AwsSettings, DynamoDbReleaseStore, SsmImageStore, TableState};
+use release_tracking::{Environment, Project, ProjectId};
 
 #[path = "release_tooling.rs"]
 pub mod release_tooling;
@@ -78,17 +76,52 @@ fn authority(url: &str) -> String {
 }
 
 /// An `SdkConfig` for the emulator: explicit endpoint, static test
-/// credentials, region, timeouts, standard retries.
+/// credentials, region, timeouts, retries.
 pub async fn sdk_config() -> SdkConfig {
     sdk_config_for(ACCESS_KEY).await
 }
 
 /// [`sdk_config`] with the access key id `access_key`, so that the
 /// emulator counts this client's calls under it ([`operation_counts`]).
+/// Built by the crate's own builder, as programs build theirs.
 pub async fn sdk_config_for(access_key: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    let project = Project::new(
+        "emulator".parse().expect("project id"),
+        "Emulator",
+        vec![Environment::new(
+            "stage".parse().expect("environment id"),
+            "Staging",
+        )],
+    )
+    .expect("a valid project");
+    emulator_settings(access_key)
+        .load(&project)
+        .await
+        .expect("the emulator configuration loads")
+        .config()
+        .clone()
+}
+
+/// A project for loading settings that need no project of their own.
+pub fn any_project() -> Project {
+    Project::new(
+        "emulator".parse().expect("project id"),
+        "Emulator",
+        vec![Environment::new(
+            "stage".parse().expect("environment id"),
+            "Staging",
+        )],
+    )
+    .expect("a valid project")
+}
+
+/// The crate's [`AwsSettings`] for the emulator: its endpoint, the test
+/// credentials under `access_key`, the test region, short timeouts, 3
+/// attempts.
+pub fn emulator_settings(access_key: &str) -> AwsSettings {
+    AwsSettings::new()
         .endpoint_url(endpoint())
-        .region(Region::new(REGION))
+        .region(REGION)
         .credentials_provider(Credentials::new(
             access_key,
             "testing",
@@ -96,16 +129,10 @@ pub async fn sdk_config_for(access_key: &str) -> SdkConfig {
             None,
             "release-tracking-tests",
         ))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(30))
-                .operation_timeout(Duration::from_secs(60))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await
+        .connect_timeout(Duration::from_secs(3))
+        .attempt_timeout(Duration::from_secs(30))
+        .operation_timeout(Duration::from_secs(60))
+        .max_attempts(3)
 }
 
 /// A project id no other test uses, so tests run in parallel on one
