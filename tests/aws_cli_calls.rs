@@ -348,3 +348,72 @@ async fn gates_add_a_read_only_with_a_soak_and_a_refusal_stops_before_writing() 
         let _ = std::fs::remove_file(&manifest);
     }
 }
+
+/// A rollback reads the environment's history once (one `Query`), then
+/// deploys: the release rolled back to and the one it replaces (2
+/// `GetItem`), the label, the changed parameter and the record. A deploy
+/// that replaces another release reads that release too (1 more `GetItem`,
+/// for the services it changes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_is_one_history_read_and_a_deploy() {
+    const SERVICES: usize = 10;
+    let project = aws_common::fresh_project("cliroll");
+    let (first, manifest) = release_with_services(&project, SERVICES, 0).await;
+    let tracker = ReleaseTracker::new(
+        Project::new(
+            project.clone(),
+            "Call counts",
+            vec![Environment::new("stage".parse().expect("env"), "Staging")],
+        )
+        .expect("project"),
+        aws_common::image_store().await,
+        // The table exists already.
+        release_tracking::aws::DynamoDbReleaseStore::new(&aws_common::sdk_config().await),
+        Requester::new("arn:aws:iam::123456789012:user/alice"),
+    );
+    tracker
+        .publish(
+            &Label::latest(),
+            &"service-000".parse().expect("service"),
+            &"ecr.example.com/service-000:ref.new".parse().expect("uri"),
+        )
+        .await
+        .expect("publish");
+    let second = tracker
+        .prepare(PrepareRequest::latest())
+        .await
+        .expect("prepare")
+        .release
+        .release_id()
+        .to_string();
+    for release in [&first, &second] {
+        run_counted(
+            &manifest,
+            &["--requester", "alice", "deploy", release, "stage"],
+        );
+    }
+
+    let (stdout, calls) = run_counted(&manifest, &["--requester", "alice", "rollback", "stage"]);
+    assert!(
+        stdout.contains(&format!("rolled back stage to {first}: 1 written")),
+        "{stdout}"
+    );
+    let expected = |query| {
+        aws_common::counts(&[
+            ("dynamodb:Query", query),
+            ("dynamodb:GetItem", 2),
+            ("ssm:GetParametersByPath", label_pages(SERVICES)),
+            ("ssm:PutParameter", 1),
+            ("dynamodb:UpdateItem", 1),
+        ])
+    };
+    assert_eq!(calls, expected(1), "{stdout}");
+
+    let (stdout, calls) = run_counted(
+        &manifest,
+        &["--requester", "alice", "deploy", &second, "stage"],
+    );
+    assert!(stdout.contains(&format!("(replacing {first})")), "{stdout}");
+    assert_eq!(calls, expected(1), "{stdout}");
+    let _ = std::fs::remove_file(&manifest);
+}

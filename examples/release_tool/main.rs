@@ -24,6 +24,12 @@
 //! line is parsed and only for a store that needs it: `--help`, `--version`,
 //! usage errors and `sqlite:` commands make no AWS call.
 //!
+//! `deploy` shows its plan, with the environment's promotion gates, before
+//! it writes: unmet gates refuse it unless `--bypass-gates --reason TEXT`
+//! (recorded with the deployment). `rollback ENV [--to RELEASE]` returns an
+//! environment to the release current there before the present one.
+//! `history [ENV]` shows each deployment's kind and the release it replaced.
+//!
 //! `export` writes a project's releases (with their deployments) and the
 //! images at `latest` and each environment as JSON lines (the format of the
 //! crate's `transfer` module); `import` copies such a file into the store
@@ -70,7 +76,7 @@
 //!   `ready`);
 //! - `publish`: `service`, `label`, `image`;
 //! - `prepare`, `update`, `show-release`: `release`;
-//! - `deploy`: `plan`, and `deployed` (`null` for `--dry-run`);
+//! - `deploy`, `rollback`: `plan`, and `deployed` (`null` for `--dry-run`);
 //! - `release-deploy`: `release`, `deployed`;
 //! - `releases`: `releases` (an array), `next` (the cursor for `--after`, or
 //!   `null`);
@@ -92,10 +98,16 @@
 //! `date_created`, `requested_by`, `description`, `images` (service → image
 //! URI, `null` for a service recorded without an image, or an array of
 //! tags), `deployments`; a deployment is `date_created`, `environment`,
-//! `requested_by`, `description`; a plan is `release_id`, `environment`,
-//! `changes` (array of `service`, `current` (or `null`), `image`,
-//! `resolved_from` (or `null`)), `unchanged`, `untouched` (services),
-//! `conflicts` (strings); `deployed` is `release_id`, `deployment`,
+//! `requested_by`, `description` and its audit trail, each `null` when not
+//! recorded: `deployment_id`, `kind` (`deploy`, `rollback`, `bypass`),
+//! `replaced_release`, `changed_services` (services), `bypass_reason`; a
+//! plan is `release_id`, `environment`, `kind` (`deploy` or `rollback`),
+//! `replaces` (the release current there, or `null`), `gates` (`null` when
+//! the environment has none or for a rollback, else `requires`
+//! (environments), `soak` (or `null`), `pass`, `unmet` (strings)),
+//! `changed_services`, `changes` (array of `service`, `current` (or `null`),
+//! `image`, `resolved_from` (or `null`)), `unchanged`, `untouched`
+//! (services), `conflicts` (strings); `deployed` is `release_id`, `deployment`,
 //! `written`, `unchanged` (services). Times are UTC, `YYYY-MM-DDTHH:MM:SS`
 //! with optional fraction, as in the records.
 //!
