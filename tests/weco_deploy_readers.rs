@@ -282,22 +282,25 @@ fn oldest_shape_item(project: &ProjectId, release_id: &str) -> BTreeMap<String, 
     ])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn weco_deploy_reads_an_oldest_shape_release_after_this_crate_deploys_it() {
-    let (project, tracker, weco) = setup("wecoold").await;
-    let release_id = uuid::Uuid::new_v4().to_string();
+/// Stores [`oldest_shape_item`] as another tool would (a plain `PutItem`).
+async fn put_oldest_shape_item(project: &ProjectId, release_id: &str) {
     aws_common::dynamodb_client()
         .await
         .put_item()
         .table_name(format!("wellcome-releases-{project}"))
         .set_item(Some(
-            oldest_shape_item(&project, &release_id)
-                .into_iter()
-                .collect(),
+            oldest_shape_item(project, release_id).into_iter().collect(),
         ))
         .send()
         .await
         .unwrap_or_else(|e| panic!("put the oldest-shape item: {e:?}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weco_deploy_reads_an_oldest_shape_release_after_this_crate_deploys_it() {
+    let (project, tracker, weco) = setup("wecoold").await;
+    let release_id = uuid::Uuid::new_v4().to_string();
+    put_oldest_shape_item(&project, &release_id).await;
     deploy(&tracker, &release_id, "prod", "to prod by this crate").await;
 
     let shown = show_release(&weco, &[&release_id]);
@@ -368,16 +371,7 @@ async fn weco_deploy_reads_an_oldest_shape_release_after_this_crate_deploys_it()
 async fn a_release_made_on_an_oldest_shape_table_is_read_by_both_earlier_readers() {
     let (project, tracker, weco) = setup("wecofollow").await;
     let old_id = uuid::Uuid::new_v4().to_string();
-    aws_common::dynamodb_client()
-        .await
-        .put_item()
-        .table_name(format!("wellcome-releases-{project}"))
-        .set_item(Some(
-            oldest_shape_item(&project, &old_id).into_iter().collect(),
-        ))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put the oldest-shape item: {e:?}"));
+    put_oldest_shape_item(&project, &old_id).await;
     publish(&tracker, "archivist", &ecr("archivist", "ref.abc123")).await;
     let release = prepare(&tracker, "made by this crate").await;
     let new_id = release.release_id().to_string();
@@ -494,18 +488,7 @@ async fn weco_deploy_reads_deployments_with_the_audit_trail_in_both_shapes() {
     let current = prepare(&tracker, "current shape").await;
     let current_id = current.release_id().to_string();
     let oldest_id = uuid::Uuid::new_v4().to_string();
-    aws_common::dynamodb_client()
-        .await
-        .put_item()
-        .table_name(format!("wellcome-releases-{project}"))
-        .set_item(Some(
-            oldest_shape_item(&project, &oldest_id)
-                .into_iter()
-                .collect(),
-        ))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put the oldest-shape item: {e:?}"));
+    put_oldest_shape_item(&project, &oldest_id).await;
     deploy(&tracker, &current_id, "stage", "current to stage").await;
     deploy(&tracker, &oldest_id, "prod", "oldest to prod").await;
     deploy(&tracker, &oldest_id, "stage", "oldest back to stage").await;
