@@ -88,13 +88,14 @@ impl fmt::Display for BackendErrorKind {
 }
 
 /// A deploy whose writes to an environment's label failed part-way: which
-/// services were written and which were not. No deployment was recorded;
-/// running the same deploy again completes it.
+/// services were written, which failed and which were not written, each
+/// list in plan order whatever order the writes completed in. No deployment
+/// was recorded; running the same deploy again completes it.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "project `{project}`: deploying release `{release}` to `{environment}` failed at service `{failed}`; \
+    "project `{project}`: deploying release `{release}` to `{environment}` failed at service `{failed}`{}; \
      written: {}; not written: {}; no deployment was recorded, run the deploy again to complete it",
-    Names(written), Names(not_written)
+    AlsoFailed(also_failed), Names(written), Names(not_written)
 )]
 pub struct PartialDeployment {
     /// The project.
@@ -105,13 +106,30 @@ pub struct PartialDeployment {
     pub environment: EnvironmentId,
     /// Services whose parameter now holds the release's image.
     pub written: Vec<ServiceId>,
-    /// The service whose write failed.
+    /// The first service, in plan order, whose write failed.
     pub failed: ServiceId,
-    /// Services not written, the failed one first.
+    /// Services not written: `failed`, then those in `also_failed`, then
+    /// those whose write was never started (none starts after a failure).
     pub not_written: Vec<ServiceId>,
-    /// Why the write failed.
+    /// Why the write of `failed` failed.
     #[source]
     pub source: Error,
+    /// Other writes that failed while in flight alongside it, each with why
+    /// (empty when writes are made one at a time).
+    pub also_failed: Vec<(ServiceId, Error)>,
+}
+
+/// ` (and at a, b)` after the first failed service, when more failed.
+struct AlsoFailed<'a>(&'a [(ServiceId, Error)]);
+
+impl fmt::Display for AlsoFailed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let services: Vec<&ServiceId> = self.0.iter().map(|(service, _)| service).collect();
+        write!(f, " (and at {})", Names(&services))
+    }
 }
 
 /// Everything that can go wrong in this crate.

@@ -140,6 +140,7 @@ pub mod sqlite;
 pub mod store;
 pub mod tracker;
 pub mod transfer;
+mod write;
 
 pub use control::{
     Acquired, Block, ControlAction, ControlChange, ControlEvent, ControlStore, Freeze, Lease,

@@ -248,7 +248,7 @@ async fn region_and_timeouts_can_be_overridden() {
         Some(Duration::from_secs(10))
     );
     assert!(timeouts.connect_timeout().is_some());
-    assert_eq!(config.retry_config().map(|r| r.max_attempts()), Some(3));
+    assert_eq!(config.retry_config().map(|r| r.max_attempts()), Some(5));
 
     let config = AwsSettings::new()
         .region("us-east-1")

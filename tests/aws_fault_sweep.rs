@@ -17,7 +17,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use release_tracking::aws::{DynamoDbReleaseStore, SsmImageStore};
 use release_tracking::{
     Environment, Error, ImageUri, Label, Project, ProjectId, Release, ReleaseRef, ReleaseStore,
-    ReleaseTracker, Requester, ServiceId, Timestamp,
+    ReleaseTracker, Requester, ServiceId, Timestamp, Warning,
 };
 
 #[path = "common/aws.rs"]
@@ -93,7 +93,7 @@ fn image(service: &str, tag: &str) -> ImageUri {
         .expect("image URI")
 }
 
-/// A fixed clock: a fault-free run and a rerun record the same dates.
+/// When a faulty run runs.
 fn noon() -> Timestamp {
     "2024-05-01T12:00:00".parse().expect("timestamp")
 }
@@ -112,6 +112,16 @@ impl release_tracking::IdGenerator for FixedDeploymentId {
     }
 }
 
+/// When fault-free runs and reruns run: past the expiry of any lease a
+/// faulty run left, so the rerun is never refused for it, and the dates
+/// they record are the same.
+fn later() -> Timestamp {
+    noon().add_micros(3600 * 1_000_000)
+}
+
+/// How long a deploy's lease lasts.
+const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
 fn project(id: &ProjectId) -> Project {
     Project::new(
         id.clone(),
@@ -124,9 +134,10 @@ fn project(id: &ProjectId) -> Project {
     .expect("valid project")
 }
 
-/// A tracker on the emulator whose SSM and DynamoDB calls go through
-/// `faults`.
-async fn tracker(project_id: &ProjectId, faults: &FailCall) -> Tracker {
+/// A tracker on the emulator as `release_tool` makes one (the release table
+/// holds the controls, so deploys take a lease), whose SSM and DynamoDB
+/// calls go through `faults`, at the time `at`.
+async fn tracker_at(project_id: &ProjectId, faults: &FailCall, at: Timestamp) -> Tracker {
     let config = aws_common::sdk_config().await;
     let ssm = aws_sdk_ssm::config::Builder::from(&config)
         .interceptor(faults.clone())
@@ -134,14 +145,23 @@ async fn tracker(project_id: &ProjectId, faults: &FailCall) -> Tracker {
     let dynamodb = aws_sdk_dynamodb::config::Builder::from(&config)
         .interceptor(faults.clone())
         .build();
+    let releases = DynamoDbReleaseStore::from_client(aws_sdk_dynamodb::Client::from_conf(dynamodb));
     ReleaseTracker::new(
         project(project_id),
         SsmImageStore::from_client(aws_sdk_ssm::Client::from_conf(ssm)),
-        DynamoDbReleaseStore::from_client(aws_sdk_dynamodb::Client::from_conf(dynamodb)),
+        releases.clone(),
         Requester::new(ALICE),
     )
-    .with_clock(noon)
+    .with_clock(move || at)
     .with_id_generator(FixedDeploymentId)
+    .with_controls(releases)
+    .with_lease_ttl(LEASE_TTL)
+    .with_lease_host("sweep-host")
+}
+
+/// [`tracker_at`] at [`later`].
+async fn tracker(project_id: &ProjectId, faults: &FailCall) -> Tracker {
+    tracker_at(project_id, faults, later()).await
 }
 
 /// A project where deploying its one release to stage writes three
@@ -234,12 +254,50 @@ async fn a_deploy_survives_a_fault_at_every_call() {
         let before = outcome(&project_id, &release).await;
         let id = ReleaseRef::Id(release.release_id().clone());
         let faults = FailCall::at(i);
-        let err = tracker(&project_id, &faults)
+        let result = tracker_at(&project_id, &faults, noon())
             .await
             .deploy(&id, "stage", "sweep")
-            .await
-            .expect_err("the injected fault fails the deploy");
+            .await;
         let failed = faults.operations()[i - 1].clone();
+        let err = match result {
+            Ok(deployed) => {
+                // Only giving the lease back may fail after the deploy is
+                // done: it says so, and the lease expires by itself.
+                assert_eq!(
+                    failed, "DeleteItem",
+                    "call {i} failed, yet the deploy succeeded"
+                );
+                assert!(
+                    deployed
+                        .warnings
+                        .iter()
+                        .any(|w| matches!(w, Warning::LeaseNotReleased { .. })),
+                    "call {i}: {:?}",
+                    deployed.warnings
+                );
+                let (images, _) = outcome(&project_id, &release).await;
+                assert_eq!(
+                    images, expected.0,
+                    "call {i}: the deploy itself is complete"
+                );
+                let left = tracker(&project_id, &FailCall::default())
+                    .await
+                    .lease_status("stage")
+                    .await
+                    .expect("lease status")
+                    .expect("the lease is left");
+                assert!(left.expires <= later(), "call {i}: the lease left expires");
+                // The next deploy, once it has expired, proceeds.
+                tracker(&project_id, &FailCall::default())
+                    .await
+                    .deploy(&id, "stage", "sweep")
+                    .await
+                    .unwrap_or_else(|e| panic!("a deploy after the lease expired: {e}"));
+                survived += 1;
+                continue;
+            }
+            Err(err) => err,
+        };
         let text = chain(&err);
         let (images, deployments) = outcome(&project_id, &release).await;
         assert_eq!(
@@ -298,8 +356,109 @@ async fn a_deploy_survives_a_fault_at_every_call() {
             expected,
             "after a fault at call {i} ({failed}) and a rerun"
         );
+        assert_eq!(
+            tracker(&project_id, &FailCall::default())
+                .await
+                .lease_status("stage")
+                .await
+                .expect("lease status"),
+            None,
+            "after a fault at call {i} ({failed}) and a rerun, no lease is left"
+        );
         survived += 1;
     }
     assert_eq!(survived, m);
     println!("deploy: {survived} of {m} fault points survived ({calls:?})");
+}
+
+/// What the controls of a project hold: the stage lease's holder host, the
+/// prod freeze's reason, and the trail's kinds, newest first.
+async fn controls_outcome(project_id: &ProjectId) -> (Option<String>, Option<String>, Vec<String>) {
+    let clean = tracker(project_id, &FailCall::default()).await;
+    let lease = clean.lease_status("stage").await.expect("lease status");
+    let status = clean.controls_status("prod").await.expect("controls");
+    let trail = clean.control_events(None, 100).await.expect("events");
+    (
+        lease.map(|l| l.host),
+        status.freeze.map(|f| f.reason.as_str().to_owned()),
+        trail.iter().map(|e| e.change.kind().to_owned()).collect(),
+    )
+}
+
+/// A project whose stage lease is held by a deploy that died.
+async fn lease_scene(project_id: &ProjectId) {
+    let release = deploy_scene(project_id).await;
+    let releases = DynamoDbReleaseStore::new(&aws_common::sdk_config().await);
+    let request = release_tracking::control::LeaseRequest::new(
+        Requester::new("arn:aws:iam::123456789012:user/bob"),
+        release_tracking::control::LeaseOperation::Deploy,
+        release.release_id().clone(),
+        "dead-host",
+        LEASE_TTL,
+    )
+    .expect("lease request");
+    release_tracking::ControlStore::acquire_lease(
+        &releases,
+        project_id,
+        &"stage".parse().expect("environment"),
+        &request,
+        later(),
+    )
+    .await
+    .expect("acquire");
+}
+
+/// `force_unlock` and `freeze` are each one change with its event: a fault
+/// at any of their calls leaves both or neither, and a rerun completes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_changes_survive_a_fault_at_every_call() {
+    for operation in ["force_unlock", "freeze"] {
+        let run = |t: Tracker| async move {
+            match operation {
+                "force_unlock" => t
+                    .force_unlock("stage", "dead-host is gone")
+                    .await
+                    .map(|_| ()),
+                _ => t.freeze("prod", "INC-9").await.map(|_| ()),
+            }
+        };
+        let reference = aws_common::fresh_project("sweep");
+        lease_scene(&reference).await;
+        let before = controls_outcome(&reference).await;
+        let counted = FailCall::default();
+        run(tracker(&reference, &counted).await)
+            .await
+            .expect("the fault-free change");
+        let expected = controls_outcome(&reference).await;
+        assert_ne!(before, expected, "{operation} changes something");
+        let m = counted.operations().len();
+        for i in 1..=m {
+            let project_id = aws_common::fresh_project("sweep");
+            lease_scene(&project_id).await;
+            let faults = FailCall::at(i);
+            let err = run(tracker(&project_id, &faults).await)
+                .await
+                .expect_err("the injected fault fails the change");
+            let failed = faults.operations()[i - 1].clone();
+            let now = controls_outcome(&project_id).await;
+            assert_eq!(
+                now,
+                before,
+                "{operation}: a fault at call {i} ({failed}) changed something: {}",
+                chain(&err)
+            );
+            run(tracker(&project_id, &FailCall::default()).await)
+                .await
+                .unwrap_or_else(|e| panic!("{operation} rerun after call {i} ({failed}): {e}"));
+            assert_eq!(
+                controls_outcome(&project_id).await,
+                expected,
+                "{operation}, call {i}"
+            );
+        }
+        println!(
+            "{operation}: {m} of {m} fault points survived ({:?})",
+            counted.operations()
+        );
+    }
 }

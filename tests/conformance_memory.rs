@@ -230,8 +230,9 @@ async fn debug_is_a_summary() {
     );
 }
 
-/// `for_each_conformance_check!` names every public check of the module, so
-/// every test file that uses it runs them all.
+/// `for_each_conformance_check!` and `for_each_control_store_check!` name
+/// every public check of the module, so every test file that uses them runs
+/// them all.
 #[test]
 fn the_check_list_names_every_check() {
     let mut listed: Vec<&str> = Vec::new();
@@ -241,6 +242,7 @@ fn the_check_list_names_every_check() {
         };
     }
     release_tracking::for_each_conformance_check!(record, record);
+    release_tracking::for_each_control_store_check!(record);
     let mut listed_sorted = listed.clone();
     listed_sorted.sort_unstable();
     listed_sorted.dedup();
@@ -251,6 +253,9 @@ fn the_check_list_names_every_check() {
         include_str!("../src/conformance/deployments.rs"),
         include_str!("../src/conformance/legacy.rs"),
         include_str!("../src/conformance/transfer.rs"),
+        include_str!("../src/conformance/control/lease.rs"),
+        include_str!("../src/conformance/control/actions.rs"),
+        include_str!("../src/conformance/control/events.rs"),
     ]
     .iter()
     .flat_map(|file| file.lines())

@@ -141,12 +141,15 @@ async fn a_write_failing_half_way_reports_what_was_written_and_records_nothing()
         .times(2)
         .returning(move |p, l, s, i| block_on(inner.put_image(p, l, s, i)));
 
+    // One write at a time, so `d` is never started (tests/concurrent_writes.rs
+    // covers writes in flight side by side).
     let t = ReleaseTracker::new(
         project(&project_id),
         flaky,
         releases.clone(),
         Requester::new(ALICE),
-    );
+    )
+    .with_write_concurrency(1);
     let id: ReleaseRef = release.release_id().into();
     let err = t.deploy(&id, "stage", "half").await.unwrap_err();
     match &err {

@@ -299,6 +299,7 @@ fn every_list_in_a_message_is_capped() {
                 argument: "x",
                 reason: "y".to_owned(),
             },
+            also_failed: Vec::new(),
         })),
         "service-9 and 40 more; not written: service-50,",
     );

@@ -121,6 +121,23 @@ fn json(text: &str) -> Value {
 
 /// The tool's failure: exit status and stderr.
 fn fail(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let (code, stdout, stderr) = failure(dir, args, vars);
+    assert!(stdout.is_empty(), "a failed {args:?} printed on stdout");
+    (code, stderr)
+}
+
+/// A failed deploy: exit status and stderr; stdout holds at most the plan
+/// it showed before it was refused.
+fn fail_deploy(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let (code, stdout, stderr) = failure(dir, args, &[]);
+    assert!(
+        stdout.is_empty() || stdout.starts_with("deploy "),
+        "a refused {args:?} printed more than its plan: {stdout}"
+    );
+    (code, stderr)
+}
+
+fn failure(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String, String) {
     let Output {
         status,
         stdout,
@@ -130,8 +147,11 @@ fn fail(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, Strin
         .output()
         .expect("run release_tool");
     assert!(!status.success(), "{args:?} succeeded");
-    assert!(stdout.is_empty(), "a failed {args:?} printed on stdout");
-    (status.code(), String::from_utf8_lossy(&stderr).into_owned())
+    (
+        status.code(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -436,4 +456,115 @@ fn gates_bypass_and_rollback_on_one_sqlite_file() {
     assert_eq!(newest["description"], "bad build", "{history:#}");
     assert!(newest["deployment_id"].is_string(), "{history:#}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A lease as a deploy that died would leave it: held by bob from another
+/// host, expiring `ttl` from now.
+fn dead_holders_lease(dir: &Path, release: &str, ttl: std::time::Duration) {
+    use release_tracking::control::{LeaseOperation, LeaseRequest};
+    use release_tracking::{Clock, ControlStore, Requester, SystemClock};
+    let store = release_tracking::sqlite::SqliteStore::open(dir.join("releases.db")).expect("open");
+    let request = LeaseRequest::new(
+        Requester::new("arn:aws:iam::123456789012:user/bob"),
+        LeaseOperation::Deploy,
+        release.parse().expect("release id"),
+        "ci-runner-9",
+        ttl,
+    )
+    .expect("lease request");
+    futures::executor::block_on(store.acquire_lease(
+        &"storage".parse().expect("project"),
+        &"prod".parse().expect("environment"),
+        &request,
+        SystemClock.now(),
+    ))
+    .expect("the lease is free");
+}
+
+#[test]
+fn freeze_block_and_leases_stop_deploys_until_lifted_and_are_recorded() {
+    let dir = project_dir("sqlite-cli-controls");
+    let image = "760097843905.dkr.ecr.eu-west-1.amazonaws.com/uk.ac.wellcome/archivist:ref.1";
+    run(&dir, &["publish", "archivist", image]);
+    let release = json(&run(&dir, &["prepare", "--json"]))["release"]["release_id"]
+        .as_str()
+        .expect("release id")
+        .to_owned();
+    fn with_store<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [&["--store", "sqlite:releases.db"][..], args].concat()
+    }
+
+    // Freeze: every deploy to prod stops, with who and why.
+    run(&dir, &["freeze", "prod", "--reason", "INC-123 outage"]);
+    let (code, err) = fail_deploy(&dir, &with_store(&["deploy", "latest", "prod"]));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("environment `prod` is frozen by alice"),
+        "{err}"
+    );
+    assert!(err.contains("INC-123 outage"), "{err}");
+    let current = json(&run(&dir, &["current", "prod", "--json"]));
+    assert_eq!(current["freeze"]["reason"], "INC-123 outage");
+    assert_eq!(current["lease"], Value::Null);
+    run(&dir, &["deploy", "latest", "stage"]);
+    run(&dir, &["unfreeze", "prod", "--reason", "resolved"]);
+
+    // Block: not deployable where it is not current; where it is, it is.
+    run(&dir, &["block", "latest", "--reason", "corrupts bags"]);
+    let (_, err) = fail_deploy(&dir, &with_store(&["deploy", "latest", "prod"]));
+    assert!(err.contains("is blocked by alice"), "{err}");
+    run(&dir, &["deploy", "latest", "stage"]);
+    let current = json(&run(&dir, &["current", "stage", "--json"]));
+    assert_eq!(current["blocks"][0]["release"], release.as_str());
+    run(&dir, &["unblock", "latest", "--reason", "fixed"]);
+
+    // A deploy that died holds prod until its lease expires.
+    dead_holders_lease(&dir, &release, std::time::Duration::from_secs(2));
+    let (_, err) = fail_deploy(&dir, &with_store(&["deploy", "latest", "prod"]));
+    assert!(
+        err.contains("environment `prod` is being deployed by bob"),
+        "{err}"
+    );
+    assert!(err.contains("ci-runner-9"), "{err}");
+    let status = json(&run(&dir, &["lease", "status", "prod", "--json"]));
+    assert_eq!(status["lease"]["host"], "ci-runner-9");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    run(&dir, &["deploy", "latest", "prod"]);
+    let status = json(&run(&dir, &["lease", "status", "prod", "--json"]));
+    assert_eq!(
+        status["lease"],
+        Value::Null,
+        "a finished deploy gives its lease back"
+    );
+
+    // Or someone removes it, saying why.
+    dead_holders_lease(&dir, &release, std::time::Duration::from_secs(600));
+    let (code, err) = fail(&dir, &with_store(&["unlock", "prod", "--reason", "x"]), &[]);
+    assert_eq!(code, Some(2), "--force is required: {err}");
+    let removed = json(&run(
+        &dir,
+        &[
+            "unlock",
+            "prod",
+            "--force",
+            "--reason",
+            "ci-runner-9 died",
+            "--json",
+        ],
+    ));
+    assert_eq!(removed["removed"]["host"], "ci-runner-9");
+    run(&dir, &["deploy", "latest", "prod"]);
+
+    let trail = json(&run(&dir, &["controls", "--json"]));
+    let kinds: Vec<&str> = trail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["force_unlock", "unblock", "block", "unfreeze", "freeze"],
+        "{trail}"
+    );
 }

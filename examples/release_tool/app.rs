@@ -91,7 +91,10 @@ pub async fn run(
                     };
                     let tool: Tool =
                         ReleaseTracker::new(project, stores.images, stores.releases, requester)
-                            .with_record_shape(cli.record_shape.into());
+                            .with_record_shape(cli.record_shape.into())
+                            .with_write_concurrency(cli.write_concurrency)
+                            .with_controls(stores.controls)
+                            .with_lease_ttl(std::time::Duration::from_secs(cli.lease_ttl));
                     commands::run(&tool, command, human, &mut set, warnings).await?;
                 }
             }

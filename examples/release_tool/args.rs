@@ -8,6 +8,7 @@ use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
 use release_tracking::names::Escaped;
 use release_tracking::store::MAX_PAGE_SIZE;
+use release_tracking::tracker::DEFAULT_WRITE_CONCURRENCY;
 use release_tracking::{
     Cursor, DeployOptions, ImageUri, Label, Manifest, RecordShape, ReleaseRef, ServiceId,
     ShapePolicy,
@@ -51,6 +52,18 @@ pub struct Cli {
     /// `release-tooling` (requester and environment maps).
     #[arg(long, value_enum, default_value_t = ShapeArg::Follow)]
     pub record_shape: ShapeArg,
+    /// How long a deploy's lease on its environment lasts between renewals,
+    /// in seconds: a deploy that dies holds the environment at most this
+    /// long.
+    #[arg(long, env = "RELEASE_TRACKING_LEASE_TTL", default_value_t = 600,
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..=86_400))]
+    pub lease_ttl: u64,
+    /// How many parameters a deploy writes at once (1 to 100; 1 writes them
+    /// one after another).
+    #[arg(long, env = "RELEASE_TRACKING_WRITE_CONCURRENCY",
+          default_value_t = DEFAULT_WRITE_CONCURRENCY,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=100))]
+    pub write_concurrency: usize,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -302,11 +315,83 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// The environment's lease: who is deploying to it, what, since when,
+    /// until when.
+    Lease {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: LeaseCommand,
+    },
+    /// Remove an environment's lease, whoever holds it (a deploy that died
+    /// holds it until it expires). Recorded with who and why.
+    Unlock {
+        /// The environment.
+        environment: String,
+        /// Required: removing another's lease is never a default.
+        #[arg(long, required = true)]
+        force: bool,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Stop every deploy and rollback to an environment until `unfreeze`.
+    Freeze {
+        /// The environment.
+        environment: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift an environment's freeze.
+    Unfreeze {
+        /// The environment.
+        environment: String,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Stop a release from being deployed anywhere it is not already
+    /// current.
+    Block {
+        /// The release (`latest` or an id).
+        release: ReleaseRef,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a release's block.
+    Unblock {
+        /// The release (`latest` or an id).
+        release: ReleaseRef,
+        /// Why (recorded).
+        #[arg(long)]
+        reason: String,
+    },
+    /// The trail of control actions (unlock, freeze, unfreeze, block,
+    /// unblock), newest first.
+    Controls {
+        /// Only this environment.
+        #[arg(long)]
+        environment: Option<String>,
+        /// How many (1 to 1000).
+        #[arg(long, default_value_t = 10, value_parser = limit_parser())]
+        limit: usize,
+    },
     /// Copy an export into this store. What is missing is written, what is
     /// there already is skipped; if anything differs, nothing is written.
     Import {
         /// The export (default, or `-`: stdin).
         input: Option<PathBuf>,
+    },
+}
+
+/// `lease …`.
+#[derive(Debug, Subcommand)]
+pub enum LeaseCommand {
+    /// Who holds the environment's lease, if anyone.
+    Status {
+        /// The environment.
+        environment: String,
     },
 }
 
@@ -328,6 +413,15 @@ impl Command {
             Command::History { .. } => "history",
             Command::Export { .. } => "export",
             Command::Import { .. } => "import",
+            Command::Lease {
+                action: LeaseCommand::Status { .. },
+            } => "lease status",
+            Command::Unlock { .. } => "unlock",
+            Command::Freeze { .. } => "freeze",
+            Command::Unfreeze { .. } => "unfreeze",
+            Command::Block { .. } => "block",
+            Command::Unblock { .. } => "unblock",
+            Command::Controls { .. } => "controls",
         }
     }
 }

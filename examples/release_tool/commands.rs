@@ -32,6 +32,13 @@ pub async fn run(
     match command {
         // Run on the stores themselves, by `run` in main.rs.
         Command::Provision | Command::Export { .. } | Command::Import { .. } => {}
+        command @ (Command::Lease { .. }
+        | Command::Unlock { .. }
+        | Command::Freeze { .. }
+        | Command::Unfreeze { .. }
+        | Command::Block { .. }
+        | Command::Unblock { .. }
+        | Command::Controls { .. }) => crate::controls::run(tool, command, out, set).await?,
         Command::Publish {
             service,
             image,
@@ -84,8 +91,9 @@ pub async fn run(
             bypass,
         } => {
             // One plan, shown and then executed as shown: the release is
-            // read once and the label once.
-            let plan = tool.plan(&release, &environment).await?;
+            // read once and the label once. A deploy asks who deploys (STS)
+            // beside those reads, not after them.
+            let plan = beside_requester(tool, dry_run, tool.plan(&release, &environment)).await?;
             let options = bypass.options(&description);
             carry_out(tool, plan, options, dry_run, out, set, warnings).await?;
         }
@@ -95,7 +103,8 @@ pub async fn run(
             description,
             dry_run,
         } => {
-            let plan = tool.plan_rollback(&environment, to.as_ref()).await?;
+            let plan = tool.plan_rollback(&environment, to.as_ref());
+            let plan = beside_requester(tool, dry_run, plan).await?;
             let options = DeployOptions::new(description);
             carry_out(tool, plan, options, dry_run, out, set, warnings).await?;
         }
@@ -201,6 +210,7 @@ pub async fn run(
                 }),
             );
             print_current(out, &environment, status.current.as_ref())?;
+            crate::controls::current(tool, &environment, out, set).await?;
         }
         Command::History {
             only,
@@ -257,6 +267,22 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// The plan `planning` makes; unless `dry_run`, the requester is asked
+/// beside it (it is asked once and remembered), off the path of `execute`.
+async fn beside_requester(
+    tool: &Tool,
+    dry_run: bool,
+    planning: impl std::future::Future<Output = release_tracking::Result<DeployPlan>>,
+) -> release_tracking::Result<DeployPlan> {
+    if dry_run {
+        return planning.await;
+    }
+    let (plan, requester) = futures::join!(planning, tool.requester());
+    let plan = plan?;
+    requester?;
+    Ok(plan)
 }
 
 /// Shows `plan` (with its gates), then unless `dry_run` executes it with

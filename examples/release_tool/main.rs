@@ -30,6 +30,14 @@
 //! environment to the release current there before the present one.
 //! `history [ENV]` shows each deployment's kind and the release it replaced.
 //!
+//! Every `deploy` holds its environment's lease while it writes (on either
+//! store), so two deploys to one environment never interleave: the second
+//! is refused with the holder's name, release, host and times. A deploy
+//! that dies holds it until it expires (`--lease-ttl`, 600 s by default);
+//! `unlock ENV --force --reason …` removes it sooner. `freeze` stops every
+//! deploy to an environment, `block` a release's deploys where it is not
+//! current; each such action records who and why (`controls` lists them).
+//!
 //! `export` writes a project's releases (with their deployments) and the
 //! images at `latest` and each environment as JSON lines (the format of the
 //! crate's `transfer` module); `import` copies such a file into the store
@@ -49,6 +57,8 @@
 //! | `--manifest`     | `RELEASE_TRACKING_MANIFEST`     |
 //! | `--project`      | `RELEASE_TRACKING_PROJECT`      |
 //! | `--endpoint-url` | `RELEASE_TRACKING_ENDPOINT_URL` |
+//! | `--lease-ttl`    | `RELEASE_TRACKING_LEASE_TTL`    |
+//! | `--write-concurrency` | `RELEASE_TRACKING_WRITE_CONCURRENCY` |
 //!
 //! The endpoint has a variable of this tool's own rather than the SDK's
 //! `AWS_ENDPOINT_URL`, which the SDK reads anyway (for every AWS program in
@@ -84,7 +94,15 @@
 //!   image), `changed` (array of `service`, `from`, `to`), `unchanged`
 //!   (services);
 //! - `current`: `environment`, `current` (`null` if nothing was deployed,
-//!   else `release`, `deployment`, `drifted` (services), `label_matches`);
+//!   else `release`, `deployment`, `drifted` (services), `label_matches`),
+//!   `lease`, `freeze` (each `null` if none), `blocks` (an array);
+//! - `lease status`: `environment`, `lease` (or `null`); `unlock`:
+//!   `environment`, `removed` (the lease removed, or `null`); `freeze`:
+//!   `freeze`; `unfreeze`: `environment`, `lifted` (or `null`); `block`:
+//!   `block`; `unblock`: `lifted` (or `null`); `controls`: `environment`
+//!   (the filter, or `null`), `events` (newest first: `sequence`, `kind`,
+//!   `by`, `reason`, `at`, and the `environment`, `release` or `lease` it
+//!   concerns);
 //! - `history`: `environment` (the filter, or `null`), `deployments` (each a
 //!   deployment with its `release_id`);
 //! - `export` (which then needs `--output`): `project_id`, `output`,
@@ -111,7 +129,8 @@
 //! `written`, `unchanged` (services). Times are UTC, `YYYY-MM-DDTHH:MM:SS`
 //! with optional fraction, as in the records.
 //!
-//! A failing command prints nothing on stdout: its warnings so far, then
+//! A failing command prints nothing more on stdout (a refused or failed
+//! `deploy` has shown its plan there; with `--json`, nothing): its warnings so far, then
 //! `error: …` and one `  caused by: …` line per cause, go to stderr, and the
 //! exit status is 1 (2 for a usage error, reported by the parser).
 
@@ -138,6 +157,8 @@ mod app;
 mod args;
 #[cfg(any(feature = "aws", feature = "sqlite"))]
 mod commands;
+#[cfg(any(feature = "aws", feature = "sqlite"))]
+mod controls;
 #[cfg(any(feature = "aws", feature = "sqlite"))]
 mod human;
 #[cfg(any(feature = "aws", feature = "sqlite"))]

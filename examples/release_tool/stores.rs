@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use release_tracking::names::Escaped;
-use release_tracking::{ImageStore, Project, ReleaseStore, RequesterSource};
+use release_tracking::{ControlStore, ImageStore, Project, ReleaseStore, RequesterSource};
 use serde_json::{Map, Value};
 
 use crate::args::{Cli, StoreArg};
@@ -17,6 +17,9 @@ pub struct Stores {
     pub images: Arc<dyn ImageStore>,
     /// Where releases are.
     pub releases: Arc<dyn ReleaseStore>,
+    /// Where leases, freezes, blocks and their trail are (beside the
+    /// releases).
+    pub controls: Arc<dyn ControlStore>,
     /// Who the caller is, when `--requester` does not say.
     pub caller: Arc<dyn RequesterSource>,
     /// What `provision` does on this backend.
@@ -137,6 +140,7 @@ pub async fn open(cli: &Cli, project: &Project) -> Result<Stores, Box<dyn StdErr
             Ok(Stores {
                 images: Arc::new(SsmImageStore::new(config)),
                 releases: releases.clone(),
+                controls: releases.clone(),
                 caller: Arc::new(aws.requester()),
                 provisioner: Provisioner::Aws(releases),
                 info,
@@ -147,7 +151,8 @@ pub async fn open(cli: &Cli, project: &Project) -> Result<Stores, Box<dyn StdErr
             let store = Arc::new(release_tracking::sqlite::SqliteStore::open(path)?);
             Ok(Stores {
                 images: store.clone(),
-                releases: store,
+                releases: store.clone(),
+                controls: store,
                 caller: Arc::new(LocalUser),
                 provisioner: Provisioner::Sqlite(path.clone()),
                 info: StoreInfo {

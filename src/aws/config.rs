@@ -28,10 +28,23 @@ use crate::tracker::RequesterSource;
 /// | connect timeout | 3.1 s |
 /// | per-attempt timeout | 10 s |
 /// | whole-operation timeout (all attempts and back-off) | 30 s |
-/// | retries | the SDK's standard mode, 3 attempts |
+/// | retries | the SDK's adaptive mode, 5 attempts, at most 2 s between two |
 ///
 /// The SDK sets no operation timeout of its own, so without these a call to
 /// an endpoint that accepts connections but never answers would hang.
+///
+/// Adaptive retries are the SDK's standard ones (exponential back-off with
+/// jitter on throttling, transient and timeout errors) plus client-side rate
+/// limiting: once a service answers that it is throttling, the process's
+/// clients of that service wait for their turn before sending, at a rate
+/// that backs off on each throttling answer and climbs again as calls
+/// succeed. A deploy that writes many parameters at once thus slows down to
+/// what Parameter Store accepts instead of failing. The SDK's own defaults
+/// (3 attempts, up to 20 s before a retry) suit long-running services: in a
+/// process that has made few calls, one throttling answer can hold a retry
+/// back for the whole 20 s, and 3 attempts were too few for a burst of
+/// writes against a quota of 5 per second; with 5 attempts at most 2 s apart
+/// it completed, close to the quota's own pace (`BENCHMARKS.md`).
 #[derive(Clone, Debug)]
 pub struct AwsSettings {
     region: Option<String>,
@@ -43,6 +56,7 @@ pub struct AwsSettings {
     attempt_timeout: Duration,
     operation_timeout: Duration,
     max_attempts: u32,
+    max_backoff: Duration,
 }
 
 impl Default for AwsSettings {
@@ -56,7 +70,8 @@ impl Default for AwsSettings {
             connect_timeout: Duration::from_millis(3100),
             attempt_timeout: Duration::from_secs(10),
             operation_timeout: Duration::from_secs(30),
-            max_attempts: 3,
+            max_attempts: 5,
+            max_backoff: Duration::from_secs(2),
         }
     }
 }
@@ -120,9 +135,15 @@ impl AwsSettings {
         self
     }
 
-    /// How many attempts a call gets (standard retry mode; 1 = no retries).
+    /// How many attempts a call gets (adaptive retry mode; 1 = no retries).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The longest wait before a retry.
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
         self
     }
 
@@ -160,7 +181,11 @@ impl AwsSettings {
                     .operation_timeout(self.operation_timeout)
                     .build(),
             )
-            .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts));
+            .retry_config(
+                RetryConfig::adaptive()
+                    .with_max_attempts(self.max_attempts)
+                    .with_max_backoff(self.max_backoff),
+            );
         let region = self
             .region
             .clone()

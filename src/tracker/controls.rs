@@ -140,12 +140,17 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// of its release where that release is not current.
     async fn refusal(&self, store: &dyn ControlStore, plan: &DeployPlan) -> Result<Option<Error>> {
         let project = self.project_id();
-        if let Some(freeze) = store.environment_freeze(project, &plan.environment).await? {
+        // Independent reads, side by side: one round trip.
+        let (freeze, block) = futures::join!(
+            store.environment_freeze(project, &plan.environment),
+            store.release_block(project, &plan.release_id)
+        );
+        if let Some(freeze) = freeze? {
             return Ok(Some(Error::EnvironmentFrozen {
                 freeze: Box::new(freeze),
             }));
         }
-        let Some(block) = store.release_block(project, &plan.release_id).await? else {
+        let Some(block) = block? else {
             return Ok(None);
         };
         // Where the release is already current it may be deployed again.

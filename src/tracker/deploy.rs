@@ -12,8 +12,7 @@ use crate::promotion::{check_gates, EnvironmentHistory, GateVerdict, HISTORY_LIM
 use crate::release::{
     Deployment, DeploymentKind, ImageEntry, Release, MAX_RECORD_SIZE, RECORD_SIZE_WARNING,
 };
-use crate::store::SkippedRecord;
-use crate::store::{ImageStore, ReleaseStore};
+use crate::store::{ImageStore, ReleaseStore, SkippedRecord};
 
 /// weco-deploy falls back to a namespace of its own when the manifest names
 /// none; a guess could write a reference Terraform cannot pull, so this
@@ -126,29 +125,33 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         Ok(images)
     }
 
-    /// The plan of deploying `release` to `environment`: reads, side by
-    /// side, the environment's label, unless `replaces` is already known
-    /// which release is current there, and for a deploy to an environment
-    /// whose gates have a soak time, the newest deployments to each required
-    /// environment.
-    pub(super) async fn plan_for(
+    /// The promotion gates `kind` of deployment to `environment` must pass:
+    /// `None` when it has none, and for a rollback (the release already ran
+    /// there).
+    pub(super) fn gates_for(
         &self,
-        release: Release,
         environment: &EnvironmentId,
-        mut warnings: Vec<Warning>,
-        kind: DeploymentKind,
-        replaces: Replaced,
-    ) -> Result<DeployPlan> {
-        let target = self.deployable_images(&release)?;
-        let project = self.project_id();
-        // A rollback returns to a release that ran there: no gates.
+        kind: &DeploymentKind,
+    ) -> Result<Option<&Environment>> {
         let config = self.environment(environment.as_str())?;
-        let gates = (config.is_gated() && kind != DeploymentKind::Rollback).then_some(config);
-        let label_id = environment.label();
-        let label = self.images.label_images(project, &label_id);
-        // The newest deployment to the environment names the release
-        // current there, as the deployment index shows it; that release is
-        // read too, to say which services this deployment changes.
+        Ok((config.is_gated() && *kind != DeploymentKind::Rollback).then_some(config))
+    }
+
+    /// What a plan reads beside the release and the label, side by side
+    /// with them: unless `replaces` is already known, which release is
+    /// current in `environment` (the newest deployment there, as the
+    /// deployment index shows it), and that release unless it is
+    /// `deploying` (to say which services the deployment changes); and for
+    /// `gates` with a soak time, the newest deployments to each required
+    /// environment.
+    pub(super) async fn plan_context(
+        &self,
+        environment: &EnvironmentId,
+        gates: Option<&Environment>,
+        replaces: Replaced,
+        deploying: Option<&ReleaseId>,
+    ) -> Result<PlanContext> {
+        let project = self.project_id();
         let current = async {
             let mut skipped = Vec::new();
             let replaces = match replaces {
@@ -163,7 +166,7 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                 }
             };
             let replaced = match &replaces {
-                Some(id) if id != release.release_id() => {
+                Some(id) if Some(id) != deploying => {
                     match self.releases.release(project, id).await {
                         Ok(replaced) => replaced,
                         Err(error) => {
@@ -180,17 +183,75 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             };
             Ok::<_, Error>((replaces, replaced, skipped))
         };
-        let history = self.gate_history(gates);
-        let (label, current, history) = futures::join!(label, current, history);
-        let (label, (replaces, replaced, current_skipped), (gate_history, history_skipped)) =
-            (label?, current?, history?);
-        warnings.extend(record_warnings(current_skipped));
-        warnings.extend(record_warnings(history_skipped));
-        let gates = gates.map(|environment| GateCheck {
-            requires: environment.requires().to_vec(),
-            soak: environment.soak(),
-            verdict: check_gates(environment, &release, &gate_history, self.clock.now()),
+        let (current, history) = futures::join!(current, self.gate_history(gates));
+        let ((replaces, replaced, mut skipped), (gate_history, history_skipped)) =
+            (current?, history?);
+        skipped.extend(history_skipped);
+        Ok(PlanContext {
+            replaces,
+            replaced,
+            gate_history,
+            skipped,
+        })
+    }
+
+    /// For an environment whose gates have a soak time, the newest
+    /// [`HISTORY_LIMIT`] deployments to each required environment (one
+    /// history read each, side by side), and the records passed over.
+    async fn gate_history(
+        &self,
+        gates: Option<&Environment>,
+    ) -> Result<(Vec<EnvironmentHistory>, Vec<SkippedRecord>)> {
+        let Some(environment) = gates.filter(|e| e.soak().is_some()) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let project = self.project_id();
+        let reads = environment.requires().iter().map(|required| async move {
+            let recent = self
+                .releases
+                .recent_deployments(project, Some(required), HISTORY_LIMIT)
+                .await?;
+            Ok::<_, Error>((required.clone(), recent))
         });
+        let mut histories = Vec::new();
+        let mut skipped = Vec::new();
+        for (required, recent) in futures::future::try_join_all(reads).await? {
+            skipped.extend(recent.skipped);
+            histories.push(EnvironmentHistory {
+                environment: required,
+                truncated: recent.records.len() >= HISTORY_LIMIT,
+                deployments: recent.records,
+            });
+        }
+        Ok((histories, skipped))
+    }
+
+    /// The plan to deploy `release` to `environment` as `kind`, whose label
+    /// holds `label`, with what [`plan_context`](Self::plan_context) read.
+    pub(super) fn plan_for(
+        &self,
+        release: Release,
+        label: crate::LabelImages,
+        environment: &EnvironmentId,
+        mut warnings: Vec<Warning>,
+        kind: DeploymentKind,
+        context: PlanContext,
+    ) -> Result<DeployPlan> {
+        let target = self.deployable_images(&release)?;
+        let PlanContext {
+            replaces,
+            replaced,
+            gate_history,
+            skipped: passed,
+        } = context;
+        warnings.extend(record_warnings(passed));
+        let gates = self
+            .gates_for(environment, &kind)?
+            .map(|environment| GateCheck {
+                requires: environment.requires().to_vec(),
+                soak: environment.soak(),
+                verdict: check_gates(environment, &release, &gate_history, self.clock.now()),
+            });
         // Relative to the release replaced, so that a rerun after a deploy
         // that failed part-way records what a whole deploy would have.
         let mut changed: BTreeSet<ServiceId> = match (&replaces, &replaced) {
@@ -215,7 +276,7 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         };
         let mut current = label.images;
         let mut plan = DeployPlan {
-            project: project.clone(),
+            project: self.project_id().clone(),
             release_id: release.release_id().clone(),
             environment: environment.clone(),
             kind,
@@ -269,57 +330,40 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         Ok(plan)
     }
 
-    /// For an environment whose gates have a soak time, the newest
-    /// [`HISTORY_LIMIT`] deployments to each required environment (one
-    /// history read each, side by side), and the records passed over.
-    async fn gate_history(
-        &self,
-        gates: Option<&Environment>,
-    ) -> Result<(Vec<EnvironmentHistory>, Vec<SkippedRecord>)> {
-        let Some(environment) = gates.filter(|e| e.soak().is_some()) else {
-            return Ok((Vec::new(), Vec::new()));
-        };
-        let project = self.project_id();
-        let reads = environment.requires().iter().map(|required| async move {
-            let recent = self
-                .releases
-                .recent_deployments(project, Some(required), HISTORY_LIMIT)
-                .await?;
-            Ok::<_, Error>((required.clone(), recent))
-        });
-        let mut histories = Vec::new();
-        let mut skipped = Vec::new();
-        for (required, recent) in futures::future::try_join_all(reads).await? {
-            skipped.extend(recent.skipped);
-            histories.push(EnvironmentHistory {
-                environment: required,
-                truncated: recent.records.len() >= HISTORY_LIMIT,
-                deployments: recent.records,
-            });
-        }
-        Ok((histories, skipped))
-    }
-
     /// What deploying `release` to `environment` would write, without
     /// writing anything, and whether the environment's promotion gates let
-    /// it in ([`DeployPlan::gates`]): one read of the release, and, side by
-    /// side, one of the environment's label, one of its newest deployment
-    /// (which release the deploy replaces, for the audit trail) and, only
-    /// when the gates have a soak time, one of the newest
+    /// it in ([`DeployPlan::gates`]): side by side, one read of the release,
+    /// one of the environment's label, one of its newest deployment (which
+    /// release the deploy replaces, for the audit trail, then that release
+    /// when it is another one, for the services the deploy changes) and,
+    /// only when the gates have a soak time, one of the newest
     /// [`HISTORY_LIMIT`] deployments to each required environment. Pass the
     /// plan to [`execute`](Self::execute) to carry it out without reading
     /// any of them again.
     pub async fn plan(&self, release: &ReleaseRef, environment: &str) -> Result<DeployPlan> {
         let environment = self.environment(environment)?.id().clone();
-        let resolved = self.release(release).await?;
+        let kind = DeploymentKind::Deploy;
+        let gates = self.gates_for(&environment, &kind)?;
+        let deploying = match release {
+            ReleaseRef::Id(id) => Some(id),
+            ReleaseRef::Latest => None,
+        };
+        // Independent reads, side by side: round trips saved.
+        let label = environment.label();
+        let (resolved, label, context) = futures::join!(
+            self.release(release),
+            self.images.label_images(self.project_id(), &label),
+            self.plan_context(&environment, gates, Replaced::Read, deploying)
+        );
+        let resolved = resolved?;
         self.plan_for(
             resolved.release,
+            label?,
             &environment,
             resolved.warnings,
-            DeploymentKind::Deploy,
-            Replaced::Read,
+            kind,
+            context?,
         )
-        .await
     }
 
     /// Deploys a release to an environment: [`plan`](Self::plan), then
@@ -466,37 +510,59 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         mut lease: Option<&mut HeldLease>,
     ) -> Result<Deployed> {
         let project = self.project_id();
-        let label = plan.environment.label();
         let mut written = Vec::with_capacity(plan.changes.len());
-        let mut changes = plan.changes.into_iter();
-        while let Some(change) = changes.next() {
+        let mut changes = plan.changes.into_iter().peekable();
+        // A batch of writes at a time, the lease kept before each batch: a
+        // lease lost before a batch stops the deploy there.
+        while changes.peek().is_some() {
+            let batch: Vec<PlannedWrite> = changes.by_ref().take(self.write_concurrency).collect();
             let kept = match lease.as_deref_mut() {
                 Some(held) => held.keep(self.clock.now()).await,
                 None => Ok(()),
             };
-            // A lease lost before a write stops the deploy there.
             let outcome = match kept {
                 Ok(()) => {
-                    self.images
-                        .put_image(project, &label, &change.service, &change.image)
-                        .await
+                    crate::write::write_changes(
+                        &self.images,
+                        project,
+                        &plan.release_id,
+                        &plan.environment,
+                        batch,
+                        self.write_concurrency,
+                    )
+                    .await
                 }
-                Err(lost) => Err(lost),
+                Err(lost) => {
+                    let not_written: Vec<ServiceId> =
+                        batch.into_iter().map(|c| c.service).collect();
+                    match not_written.first().cloned() {
+                        Some(failed) => {
+                            Err(Error::PartialDeployment(Box::new(PartialDeployment {
+                                project: project.clone(),
+                                release: plan.release_id.clone(),
+                                environment: plan.environment.clone(),
+                                written: Vec::new(),
+                                failed,
+                                not_written,
+                                source: lost,
+                                also_failed: Vec::new(),
+                            })))
+                        }
+                        None => Err(lost),
+                    }
+                }
             };
-            if let Err(source) = outcome {
-                let mut not_written = vec![change.service.clone()];
-                not_written.extend(changes.map(|c| c.service));
-                return Err(Error::PartialDeployment(Box::new(PartialDeployment {
-                    project: project.clone(),
-                    release: plan.release_id,
-                    environment: plan.environment,
-                    written,
-                    failed: change.service,
-                    not_written,
-                    source,
-                })));
+            match outcome {
+                Ok(batch_written) => written.extend(batch_written),
+                // What earlier batches wrote, and the batches not started.
+                Err(Error::PartialDeployment(mut partial)) => {
+                    written.append(&mut partial.written);
+                    partial.written = written;
+                    partial.not_written.extend(changes.map(|c| c.service));
+                    return Err(Error::PartialDeployment(partial));
+                }
+                Err(other) => return Err(other),
             }
-            written.push(change.service);
         }
         let updated = self
             .releases
@@ -516,6 +582,41 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             unchanged: plan.unchanged,
             warnings: plan.warnings,
         })
+    }
+
+    /// Prepares a release and deploys it. The environment is checked before
+    /// the release is made, and the new release is deployed by id (never by
+    /// re-reading `latest`, which an index may not show yet).
+    pub async fn release_deploy(
+        &self,
+        request: PrepareRequest,
+        environment: &str,
+        options: impl Into<DeployOptions>,
+    ) -> Result<(Prepared, Deployed)> {
+        let options = options.into();
+        options.check()?;
+        let environment = self.environment(environment)?.id().clone();
+        let kind = DeploymentKind::Deploy;
+        let gates = self.gates_for(&environment, &kind)?;
+        // The environment's label and history do not depend on the new
+        // release: read them while the release is made.
+        let label = environment.label();
+        let (prepared, label, context) = futures::join!(
+            self.prepare(request),
+            self.images.label_images(self.project_id(), &label),
+            self.plan_context(&environment, gates, Replaced::Read, None)
+        );
+        let prepared = prepared?;
+        let plan = self.plan_for(
+            prepared.release.clone(),
+            label?,
+            &environment,
+            Vec::new(),
+            kind,
+            context?,
+        )?;
+        let deployed = self.execute(plan, options).await?;
+        Ok((prepared, deployed))
     }
 
     /// Refuses a deployment that would take `release`'s record past
@@ -550,32 +651,6 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             more: (MAX_RECORD_SIZE - size) / each,
         }))
     }
-
-    /// Prepares a release and deploys it. The environment is checked before
-    /// the release is made, and the new release is deployed by id (never by
-    /// re-reading `latest`, which an index may not show yet).
-    pub async fn release_deploy(
-        &self,
-        request: PrepareRequest,
-        environment: &str,
-        options: impl Into<DeployOptions>,
-    ) -> Result<(Prepared, Deployed)> {
-        let options = options.into();
-        options.check()?;
-        let environment = self.environment(environment)?.id().clone();
-        let prepared = self.prepare(request).await?;
-        let plan = self
-            .plan_for(
-                prepared.release.clone(),
-                &environment,
-                Vec::new(),
-                DeploymentKind::Deploy,
-                Replaced::Read,
-            )
-            .await?;
-        let deployed = self.execute(plan, options).await?;
-        Ok((prepared, deployed))
-    }
 }
 
 /// Whether a plan still has to read which release is current in its
@@ -585,6 +660,19 @@ pub(super) enum Replaced {
     Read,
     /// Already read: this release, or none.
     Known(Option<ReleaseId>),
+}
+
+/// What a plan reads beside the release and the label
+/// ([`ReleaseTracker::plan_context`]).
+pub(super) struct PlanContext {
+    /// The release current in the environment.
+    replaces: Option<ReleaseId>,
+    /// That release, read when it is not the one deployed.
+    replaced: Option<Release>,
+    /// The required environments' newest deployments, for a soak.
+    gate_history: Vec<EnvironmentHistory>,
+    /// Records passed over on the way.
+    skipped: Vec<SkippedRecord>,
 }
 
 /// The image a deploy writes for one service.

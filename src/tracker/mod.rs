@@ -16,6 +16,7 @@ mod requests;
 mod rollback;
 mod sources;
 
+pub use crate::write::DEFAULT_WRITE_CONCURRENCY;
 pub use admin::ControlsStatus;
 pub use controls::DEFAULT_LEASE_TTL;
 pub use reports::{
@@ -166,6 +167,7 @@ pub struct ReleaseTracker<I, R> {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     shape: ShapePolicy,
+    write_concurrency: usize,
     controls: Option<Arc<dyn ControlStore>>,
     lease: controls::LeaseSettings,
 }
@@ -201,9 +203,25 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             shape: ShapePolicy::Follow,
+            write_concurrency: DEFAULT_WRITE_CONCURRENCY,
             controls: None,
             lease: controls::LeaseSettings::default(),
         }
+    }
+
+    /// How many parameters a deploy writes at once (default
+    /// [`DEFAULT_WRITE_CONCURRENCY`]; 0 is taken as 1, one after another).
+    pub fn with_write_concurrency(mut self, limit: usize) -> Self {
+        self.write_concurrency = limit.max(1);
+        self
+    }
+
+    /// Who changes are recorded as: the answer of the tracker's requester
+    /// source (the AWS one asks STS once and remembers). Asking ahead, beside
+    /// the reads of [`plan`](Self::plan), takes the question off the path of
+    /// [`execute`](Self::execute).
+    pub async fn requester(&self) -> crate::Result<crate::Requester> {
+        self.requester.requester().await
     }
 
     /// Deploys through `controls` ([`ControlStore`]): each deploy takes its

@@ -93,11 +93,12 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// not have or takes it from a label that lacks it.
     pub async fn prepare(&self, request: PrepareRequest) -> Result<Prepared> {
         let project = self.project_id();
-        // Independent reads: the label, and the newest release (for the
-        // shape to follow), side by side.
-        let (base, shape) = futures::join!(
+        // Independent reads: the label, the newest release (for the shape
+        // to follow) and who is asking, side by side.
+        let (base, shape, requester) = futures::join!(
             self.images.label_images(project, &request.from),
-            self.release_shape()
+            self.release_shape(),
+            self.requester.requester()
         );
         let (base, (shape, shape_warnings)) = (base?, shape?);
         if base.images.is_empty() {
@@ -123,7 +124,9 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             let uri = self.image_from(&service, source).await?;
             images.insert(service, ImageEntry::Uri(uri));
         }
-        let release = self.create(images, request.description, shape).await?;
+        let release = self
+            .create(images, request.description, shape, &requester?)
+            .await?;
         Ok(Prepared {
             release,
             warnings: parameter_warnings(base.skipped)
@@ -158,8 +161,9 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         images: BTreeMap<ServiceId, ImageEntry>,
         description: Option<String>,
         shape: RecordShape,
+        requester: &crate::Requester,
     ) -> Result<Release> {
-        let requested_by = shape.requester(&self.requester.requester().await?);
+        let requested_by = shape.requester(requester);
         let release = Release::new(NewRelease {
             release_id: self.ids.new_release_id(),
             project_id: self.project_id().clone(),
@@ -204,7 +208,10 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                 shape
             }
         };
-        let release = self.create(images, request.description, shape).await?;
+        let requester = self.requester.requester().await?;
+        let release = self
+            .create(images, request.description, shape, &requester)
+            .await?;
         Ok(Prepared { release, warnings })
     }
 }

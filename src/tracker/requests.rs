@@ -1,5 +1,5 @@
-//! What callers ask [`ReleaseTracker::prepare`](super::ReleaseTracker::prepare)(super::ReleaseTracker::prepare) and
-//! [`ReleaseTracker::update`](super::ReleaseTracker::update)(super::ReleaseTracker::update) for.
+//! What callers ask [`ReleaseTracker::prepare`](super::ReleaseTracker::prepare) and
+//! [`ReleaseTracker::update`](super::ReleaseTracker::update) for.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -18,9 +18,9 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// replaced, and writes only the parameters that differ.
     ///
     /// Reads the newest [`HISTORY_LIMIT`] deployments to the environment
-    /// (one history read, beside the read of `to` when given), then the
-    /// release rolled back to, and as [`plan`](Self::plan) does, the
-    /// environment's label and the release it replaces. The promotion gates are not checked: the
+    /// (one history read) side by side with its label and `to` when given,
+    /// then the release rolled back to (unless given) and the release it
+    /// replaces, side by side. The promotion gates are not checked: the
     /// release already ran there. Fails with [`Error::NothingToRollBack`]
     /// when nothing was deployed there, when no other release is among
     /// those deployments, when `to` is the release current there, or when
@@ -32,16 +32,22 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     ) -> Result<DeployPlan> {
         let environment = self.environment(environment)?.id().clone();
         let project = self.project_id();
-        let history = self
-            .releases
-            .recent_deployments(project, Some(&environment), HISTORY_LIMIT);
-        let (history, asked) = match to {
-            Some(to) => {
-                let (history, asked) = futures::join!(history, self.release(to));
-                (history?, Some(asked?))
+        let kind = DeploymentKind::Rollback;
+        // The history, the release asked for and the label, side by side.
+        let label = environment.label();
+        let asked = async {
+            match to {
+                Some(to) => self.release(to).await.map(Some),
+                None => Ok(None),
             }
-            None => (history.await?, None),
         };
+        let (history, asked, label) = futures::join!(
+            self.releases
+                .recent_deployments(project, Some(&environment), HISTORY_LIMIT),
+            asked,
+            self.images.label_images(project, &label)
+        );
+        let (history, asked, label) = (history?, asked?, label?);
         let mut warnings: Vec<Warning> = record_warnings(history.skipped).collect();
         let refuse = |why| Error::NothingToRollBack {
             project: project.clone(),
@@ -51,7 +57,8 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         let Some(current) = history.records.first().map(|r| r.release_id.clone()) else {
             return Err(refuse(RollbackRefusal::NeverDeployed));
         };
-        let release = match asked {
+        let known = Replaced::Known(Some(current.clone()));
+        let (release, context) = match asked {
             Some(asked) => {
                 let release = asked.release;
                 warnings.extend(asked.warnings);
@@ -67,7 +74,10 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                         release: release.release_id().clone(),
                     }));
                 }
-                release
+                let context = self
+                    .plan_context(&environment, None, known, Some(release.release_id()))
+                    .await?;
+                (release, context)
             }
             None => {
                 let previous: Option<ReleaseId> = history
@@ -83,17 +93,16 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                         complete: history.records.len() < HISTORY_LIMIT,
                     }));
                 };
-                self.release(&ReleaseRef::Id(previous)).await?.release
+                // The release rolled back to and the one it replaces.
+                let reference = ReleaseRef::Id(previous.clone());
+                let (release, context) = futures::join!(
+                    self.release(&reference),
+                    self.plan_context(&environment, None, known, Some(&previous))
+                );
+                (release?.release, context?)
             }
         };
-        self.plan_for(
-            release,
-            &environment,
-            warnings,
-            DeploymentKind::Rollback,
-            Replaced::Known(Some(current)),
-        )
-        .await
+        self.plan_for(release, label, &environment, warnings, kind, context)
     }
 
     /// Rolls `environment` back: [`plan_rollback`](Self::plan_rollback),

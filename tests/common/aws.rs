@@ -390,6 +390,33 @@ pub fn reset_operation_counts(access_key: &str) {
     );
 }
 
+/// Sends `METHOD path` to the emulator's own control paths (`/__…`, see
+/// scripts/moto_server.py) and asserts it answered 204.
+pub fn emulator_control(method: &str, path: &str) {
+    let url = endpoint();
+    let host = url.trim_start_matches("http://");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let mut stream = TcpStream::connect(host).expect("connect to the emulator");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    assert!(
+        response.starts_with("HTTP/1.1 204") || response.starts_with("HTTP/1.0 204"),
+        "the emulator refused {method} {path} (scripts/moto_server.py): {response}"
+    );
+}
+
+/// `GetParametersByPath` pages for a label holding `parameters`: ⌈n/10⌉
+/// (one for an empty label), as AWS returns them. moto also returns a
+/// `NextToken` after a full last page, whose next page is empty: one more
+/// call when n is a non-zero multiple of 10.
+pub fn label_pages(parameters: usize) -> u64 {
+    let emulator_extra_page = parameters > 0 && parameters.is_multiple_of(10);
+    (parameters.div_ceil(10).max(1) + usize::from(emulator_extra_page)) as u64
+}
+
 /// Expected [`operation_counts`] from `(operation, count)` pairs.
 pub fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs
