@@ -43,6 +43,12 @@ the server runs:
   PUT    /__delay/AKID?ms=MS    -> 204, only that key's requests (added to the above)
 
 These /__ paths are answered here and never reach moto.
+
+Item size: moto 5.2.5 checks an item's size when an attribute is set by
+adding the new value to the whole item, the attribute's old value included,
+so replacing an attribute of an item over about 200 KB fails (an UpdateItem
+that appends one deployment to a 300 KB release). DynamoDB limits the item
+as it is after the update; `item_size_after_update` makes moto do so.
 """
 
 import argparse
@@ -58,6 +64,9 @@ from urllib.parse import parse_qs, unquote
 
 from werkzeug.serving import run_simple
 from moto import backends
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models import dynamo_type
+from moto.dynamodb.models.utilities import bytesize
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -72,6 +81,23 @@ CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/,\s]*/[^/,\s]*/([^/,\s]+)/")
 # Smithy RPC v2 CBOR paths: /service/Name/operation/Op
 RPC_V2_PATH = re.compile(r"^/service/[^/]+/operation/([^/]+)$")
 FORM = "application/x-www-form-urlencoded"
+
+
+def item_size_after_update(self, key, value):
+    """moto's LimitedSizeDict.__setitem__, counting a replaced attribute's
+    old value out (moto's limit and size rules otherwise unchanged)."""
+    def size(part):
+        if type(part) is dynamo_type.DynamoType:
+            return part.size()
+        return bytesize(str(part))
+
+    total = sum(size(k) + size(v) for k, v in self.items() if k != key)
+    if total + bytesize(key) + size(value) > 405000:
+        raise ItemSizeTooLarge
+    dict.__setitem__(self, key, value)
+
+
+dynamo_type.LimitedSizeDict.__setitem__ = item_size_after_update
 
 arguments = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
 arguments.add_argument("port", type=int)

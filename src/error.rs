@@ -38,6 +38,21 @@ impl<T: fmt::Display> fmt::Display for Names<'_, T> {
     }
 }
 
+/// Unmet requirements for a message, joined by `; and `.
+struct Unmet<'a>(&'a [crate::promotion::UnmetRequirement]);
+
+impl fmt::Display for Unmet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, unmet) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; and ")?;
+            }
+            unmet.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
 /// What kind of failure a backend reported, so callers can decide whether to
 /// retry, ask for credentials or provision something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,6 +352,61 @@ pub enum Error {
         environment: EnvironmentId,
         /// The full names of the parameters in the way.
         parameters: Vec<String>,
+    },
+
+    /// The release does not meet the promotion gates of the environment
+    /// (see [`promotion`](crate::promotion)). Found before any write:
+    /// nothing was written.
+    #[error(
+        "project `{project}`: cannot deploy release `{release}` to `{environment}`: {}. Nothing \
+         was written; to deploy anyway, bypass the gates with a reason",
+        Unmet(unmet)
+    )]
+    GatesNotMet {
+        /// The project.
+        project: ProjectId,
+        /// The release.
+        release: ReleaseId,
+        /// The environment.
+        environment: EnvironmentId,
+        /// Every requirement not met.
+        unmet: Vec<crate::promotion::UnmetRequirement>,
+    },
+
+    /// An environment cannot be rolled back: nothing to roll back to, or the
+    /// release asked for is current there or never ran there. Nothing was
+    /// written.
+    #[error("project `{project}`: cannot roll back `{environment}`: {why}")]
+    NothingToRollBack {
+        /// The project.
+        project: ProjectId,
+        /// The environment.
+        environment: EnvironmentId,
+        /// Why.
+        why: crate::promotion::RollbackRefusal,
+    },
+
+    /// Recording one more deployment would take the release's record past
+    /// [`MAX_RECORD_SIZE`](crate::release::MAX_RECORD_SIZE) (a DynamoDB item
+    /// holds at most 400 KB). Found before any write: nothing was written.
+    #[error(
+        "project `{project}`: cannot deploy release `{release}` to `{environment}`: with this \
+         deployment its record would be {size} bytes, over the {limit} a release record may hold \
+         (a DynamoDB item holds at most 400 KB). Nothing was written; make a new release of the \
+         same images and deploy that"
+    )]
+    ReleaseRecordFull {
+        /// The project.
+        project: ProjectId,
+        /// The release.
+        release: ReleaseId,
+        /// The environment.
+        environment: EnvironmentId,
+        /// The record's size with the deployment, in bytes as DynamoDB
+        /// counts them.
+        size: usize,
+        /// The most a record may hold.
+        limit: usize,
     },
 
     /// Writing a release's images to an environment's label failed part-way.

@@ -24,8 +24,10 @@
 //! [`ReleaseTracker`] holds the workflows: [`publish`](ReleaseTracker::publish),
 //! [`prepare`](ReleaseTracker::prepare), [`update`](ReleaseTracker::update),
 //! [`deploy`](ReleaseTracker::deploy), [`release_deploy`](ReleaseTracker::release_deploy),
-//! [`plan`](ReleaseTracker::plan), [`diff`](ReleaseTracker::diff),
-//! [`current`](ReleaseTracker::current) and [`history`](ReleaseTracker::history).
+//! [`plan`](ReleaseTracker::plan), [`rollback`](ReleaseTracker::rollback),
+//! [`diff`](ReleaseTracker::diff), [`current`](ReleaseTracker::current) and
+//! [`history`](ReleaseTracker::history). Environments may have promotion
+//! gates (see [`promotion`]), and every deployment records its audit trail.
 //!
 //! # Example
 //!
@@ -130,6 +132,7 @@ mod image_ref;
 pub mod manifest;
 pub mod memory;
 pub mod names;
+pub mod promotion;
 pub mod release;
 mod report;
 #[cfg(feature = "sqlite")]
@@ -150,18 +153,20 @@ pub use names::{
     EnvironmentId, ImageUri, Label, NameError, NameKind, ProjectId, ReleaseId, ReleaseRef,
     ServiceId,
 };
+pub use promotion::{GateVerdict, RollbackRefusal, Soak, UnmetRequirement};
 pub use release::{
-    Deployment, DeploymentEnvironment, DeploymentRecord, ImageEntry, NewRelease, RecordShape,
-    Release, Requester, Timestamp,
+    Deployment, DeploymentEnvironment, DeploymentKind, DeploymentRecord, ImageEntry, NewRelease,
+    RecordShape, Release, Requester, Timestamp,
 };
 pub use store::{
     Cursor, ImageStore, LabelImages, LatestRelease, Page, PageRequest, RecentDeployments,
     ReleaseStore, SkippedParameter, SkippedRecord,
 };
 pub use tracker::{
-    Clock, ControlsStatus, CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, IdGenerator,
-    ImageChange, ImageSource, PlannedWrite, PrepareRequest, Prepared, RandomIds, ReleaseDiff,
-    ReleaseTracker, RequesterSource, Resolved, ShapePolicy, SystemClock, UpdateRequest, Warning,
+    Clock, ControlsStatus, CurrentDeployment, DeployOptions, DeployPlan, Deployed,
+    EnvironmentStatus, GateCheck, IdGenerator, ImageChange, ImageSource, PlannedWrite,
+    PrepareRequest, Prepared, RandomIds, ReleaseDiff, ReleaseTracker, RequesterSource, Resolved,
+    ShapePolicy, SystemClock, UpdateRequest, Warning,
 };
 
 /// The README's examples, compiled as doc tests (they use the AWS and the

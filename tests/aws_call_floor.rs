@@ -4,8 +4,11 @@
 //!
 //! - `prepare`: the label's ⌈N/10⌉ pages, 1 create (and 1 `Query` for the
 //!   newest release, whose record shape it follows, unless a shape is given);
-//! - `deploy`: 1 release read, the environment label's pages, k writes, 1
-//!   record; and, as every deploy holds its environment's lease, 1 lease
+//! - `deploy`: 1 release read, the environment label's pages, 1 `Query` of
+//!   the deployment index for the release current there (the audit trail's
+//!   replaced release; when that is another release, 1 `GetItem` more, for
+//!   the services the deploy changes), k writes, 1 record; and, as every
+//!   deploy holds its environment's lease, 1 lease
 //!   taken (`PutItem`), the environment's freeze and the release's block
 //!   read side by side (2 `GetItem`), 1 lease given back (`DeleteItem`);
 //! - `release-deploy`: the source label read once, for the release and its
@@ -223,6 +226,8 @@ async fn floor(n: usize) {
             calls(&[
                 ("dynamodb:GetItem", 1 + CONTROL_READS),
                 (PAGES, label_pages(held)),
+                // Nothing deployed there yet: no release replaced to read.
+                ("dynamodb:Query", 1),
                 ("dynamodb:PutItem", 1),
                 ("ssm:PutParameter", changed as u64),
                 ("dynamodb:UpdateItem", 1),
@@ -240,7 +245,9 @@ async fn floor(n: usize) {
         made,
         calls(&[
             (PAGES, pages + label_pages(0)),
-            ("dynamodb:Query", 1),
+            // The newest release (its shape), and the release current in
+            // the environment (none).
+            ("dynamodb:Query", 2),
             // The release, and the lease.
             ("dynamodb:PutItem", 2),
             ("dynamodb:GetItem", CONTROL_READS),
@@ -328,7 +335,12 @@ async fn only_commands_that_record_a_requester_ask_sts() {
         ),
         (
             &["deploy", "--dry-run", &second, "stage"],
-            calls(&[("dynamodb:GetItem", 1), (PAGES, pages)]),
+            // The release, the one current in stage and what it replaces.
+            calls(&[
+                ("dynamodb:GetItem", 2),
+                ("dynamodb:Query", 1),
+                (PAGES, pages),
+            ]),
         ),
         (
             &["publish", "service-000", &image],
@@ -421,6 +433,7 @@ async fn throttled_writes_are_retried_and_the_deploy_completes() {
         aws_common::operation_counts(&key),
         calls(&[
             ("dynamodb:GetItem", 1 + CONTROL_READS),
+            ("dynamodb:Query", 1),
             ("dynamodb:PutItem", 1),
             ("dynamodb:DeleteItem", 1),
             (PAGES, label_pages(0)),
@@ -455,6 +468,7 @@ async fn throttled_writes_are_retried_and_the_deploy_completes() {
         aws_common::operation_counts(&key),
         calls(&[
             ("dynamodb:GetItem", 1 + CONTROL_READS),
+            ("dynamodb:Query", 1),
             ("dynamodb:PutItem", 1),
             ("dynamodb:DeleteItem", 1),
             (PAGES, label_pages(0)),

@@ -637,3 +637,84 @@ async fn options_fall_back_to_environment_variables() {
         "{stderr}"
     );
 }
+
+/// Promotion on the AWS stores: `prod` requires a day in `stage`; a deploy
+/// there is refused after its plan shows the gates, a bypass with a reason
+/// goes through and is recorded, `rollback` returns to the release before,
+/// and `history ENV` (text and JSON) shows kinds and replaced releases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gates_bypass_and_rollback_on_the_emulator() {
+    let project = aws_common::fresh_project("cligate");
+    let text = format!(
+        r#"{{"{project}": {{"name": "CLI test", "aws_region_name": "{}",
+            "environments": [{{"id": "stage", "name": "Staging"}},
+              {{"id": "prod", "name": "Production", "requires": ["stage"], "soak": "1d"}}]}}}}"#,
+        aws_common::REGION
+    );
+    let tool = Tool::with_manifest(project.as_str(), &text);
+    tool.ok(&["provision"]).await;
+    let image = |tag: &str| format!("ecr.example.com/uk.ac.wellcome/archivist:{tag}");
+    tool.ok(&["publish", "archivist", &image("ref.1")]).await;
+    let first = tool.json(&["prepare"])["release"]["release_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    tool.ok(&["deploy", &first, "stage"]).await;
+
+    let output = tool.output(&["deploy", &first, "prod"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stdout.contains("gates: NOT MET"), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "release {first} has been current in stage for 0s; prod requires 1d"
+        )),
+        "{stderr}"
+    );
+    let bypass = tool.json(&[
+        "deploy",
+        &first,
+        "prod",
+        "--bypass-gates",
+        "--reason",
+        "INC-7",
+    ]);
+    assert_eq!(bypass["plan"]["gates"]["soak"], "1d", "{bypass:#}");
+    assert_eq!(bypass["deployed"]["deployment"]["kind"], "bypass");
+    assert_eq!(bypass["deployed"]["deployment"]["bypass_reason"], "INC-7");
+
+    tool.ok(&["publish", "archivist", &image("ref.2")]).await;
+    let second = tool.json(&["prepare"])["release"]["release_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    tool.ok(&[
+        "deploy",
+        &second,
+        "prod",
+        "--bypass-gates",
+        "--reason",
+        "INC-8",
+    ])
+    .await;
+    let rolled = tool.json(&["rollback", "prod"]);
+    assert_eq!(rolled["plan"]["kind"], "rollback", "{rolled:#}");
+    assert_eq!(rolled["plan"]["gates"], Value::Null, "{rolled:#}");
+    assert_eq!(rolled["deployed"]["release_id"], first.as_str());
+    assert_eq!(
+        rolled["deployed"]["deployment"]["replaced_release"],
+        second.as_str()
+    );
+
+    let history = tool.ok(&["history", "prod"]).await;
+    let kinds: Vec<&str> = history
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(kinds, ["rollback", "bypass", "bypass"], "{history}");
+    assert!(history.contains(&format!("replaced {second}")), "{history}");
+    let doc = tool.json(&["history", "prod"]);
+    assert_eq!(doc["deployments"][0]["kind"], "rollback", "{doc:#}");
+    assert_eq!(doc["deployments"][2]["replaced_release"], Value::Null);
+}

@@ -1,7 +1,8 @@
 //! `release_tool deploy` run as a process against the emulator, its AWS
 //! calls counted by the emulator under the process's own access key: the
-//! requester asked once, a dry run that writes nothing, warnings. The floor
-//! of every command for 1 to 300 services is in `tests/aws_call_floor.rs`.
+//! requester asked once, a dry run that writes nothing, warnings, the reads
+//! gates add, a rollback. The floor of every command for 1 to 300 services
+//! is in `tests/aws_call_floor.rs`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -103,13 +104,34 @@ fn run(manifest: &PathBuf, args: &[&str]) -> (String, String, BTreeMap<String, u
     (stdout, stderr, aws_common::operation_counts(&key))
 }
 
+/// The environment's lease: taken (`PutItem`), the freeze and the block
+/// read (2 `GetItem`), given back (`DeleteItem`), as every deploy of the
+/// tool holds it.
+const LEASE: [(&str, u64); 3] = [
+    ("dynamodb:PutItem", 1),
+    ("dynamodb:GetItem", 2),
+    ("dynamodb:DeleteItem", 1),
+];
+
+/// `calls` with the lease's added.
+fn with_lease(calls: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    let mut all = aws_common::counts(calls);
+    for (operation, n) in LEASE {
+        *all.entry(operation.to_owned()).or_default() += n;
+    }
+    all
+}
+
 /// The floor: 1 release read, the environment's label read (it holds the
-/// `services - written` unchanged ones), `written` writes, 1 record, and
-/// the requester once when STS is asked.
+/// `services - written` unchanged ones), 1 `Query` of the deployment index
+/// for the release current in the environment (none here: the index is
+/// empty, so one page), `written` writes, 1 record, the lease, and the
+/// requester once when STS is asked.
 fn expected(services: usize, written: usize, requester: bool) -> BTreeMap<String, u64> {
     let mut calls = vec![
         ("dynamodb:GetItem", 1),
         ("ssm:GetParametersByPath", label_pages(services - written)),
+        ("dynamodb:Query", 1),
         ("dynamodb:UpdateItem", 1),
     ];
     if written > 0 {
@@ -118,7 +140,7 @@ fn expected(services: usize, written: usize, requester: bool) -> BTreeMap<String
     if requester {
         calls.push(("sts:GetCallerIdentity", 1));
     }
-    aws_common::counts(&calls)
+    with_lease(&calls)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +161,8 @@ async fn a_dry_run_reads_and_writes_nothing() {
         calls,
         aws_common::counts(&[
             ("dynamodb:GetItem", 1),
-            ("ssm:GetParametersByPath", label_pages(0))
+            ("ssm:GetParametersByPath", label_pages(0)),
+            ("dynamodb:Query", 1),
         ]),
         "{stdout}"
     );
@@ -242,5 +265,140 @@ fn help_and_usage_errors_make_no_aws_call() {
             "{args:?}"
         );
     }
+    let _ = std::fs::remove_file(&manifest);
+}
+
+/// A manifest for `project` with `stage` and a `prod` whose entry has
+/// `gates` (JSON members, such as `"requires": ["stage"]`).
+fn gated_manifest(project: &ProjectId, gates: &str) -> PathBuf {
+    let manifest = std::env::temp_dir().join(format!(
+        "{project}-{}.wellcome_project",
+        uuid::Uuid::new_v4()
+    ));
+    let text = format!(
+        r#"{{"{project}": {{"name": "Call counts", "aws_region_name": "{}",
+            "environments": [{{"id": "stage", "name": "Staging"}},
+                             {{"id": "prod", "name": "Production"{gates}}}]}}}}"#,
+        aws_common::REGION
+    );
+    std::fs::write(&manifest, text).expect("write manifest");
+    manifest
+}
+
+/// Gates cost a read only when they have a soak time: `requires` alone is
+/// answered from the release record the deploy reads anyway; with `soak`
+/// the deploy also reads the required environment's newest deployments
+/// (1 `Query` here), and when refused it stops there: no write, no record,
+/// not even the requester.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gates_add_a_read_only_with_a_soak_and_a_refusal_stops_before_writing() {
+    const SERVICES: usize = 10;
+    let project = aws_common::fresh_project("cligates");
+    let (release, ungated) = release_with_services(&project, SERVICES, 0).await;
+    // Into stage first (no gates there).
+    run_counted(
+        &ungated,
+        &["--requester", "alice", "deploy", &release, "stage"],
+    );
+
+    let requires = gated_manifest(&project, r#", "requires": ["stage"]"#);
+    let (stdout, calls) = run_counted(
+        &requires,
+        &["--requester", "alice", "deploy", &release, "prod"],
+    );
+    assert_eq!(calls, expected(SERVICES, SERVICES, false), "{stdout}");
+    assert!(stdout.contains("gates: pass"), "{stdout}");
+
+    let soak = gated_manifest(&project, r#", "requires": ["stage"], "soak": "1d""#);
+    let key = aws_common::unique_access_key("CLIGATE");
+    let output = tool_command(&soak, &key)
+        .args(["--requester", "alice", "deploy", &release, "prod"])
+        .output()
+        .expect("run release_tool");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("prod requires 1d"), "{stderr}");
+    assert_eq!(
+        aws_common::operation_counts(&key),
+        aws_common::counts(&[
+            ("dynamodb:GetItem", 1),
+            ("ssm:GetParametersByPath", label_pages(SERVICES)),
+            // The release current in prod, and stage's newest deployments.
+            ("dynamodb:Query", 2),
+        ]),
+        "{stderr}"
+    );
+    for manifest in [ungated, requires, soak] {
+        let _ = std::fs::remove_file(&manifest);
+    }
+}
+
+/// A rollback reads the environment's history once (one `Query`), then
+/// deploys: the release rolled back to and the one it replaces (2
+/// `GetItem`), the label, the lease, the changed parameter and the record.
+/// A deploy
+/// that replaces another release reads that release too (1 more `GetItem`,
+/// for the services it changes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_is_one_history_read_and_a_deploy() {
+    const SERVICES: usize = 10;
+    let project = aws_common::fresh_project("cliroll");
+    let (first, manifest) = release_with_services(&project, SERVICES, 0).await;
+    let tracker = ReleaseTracker::new(
+        Project::new(
+            project.clone(),
+            "Call counts",
+            vec![Environment::new("stage".parse().expect("env"), "Staging")],
+        )
+        .expect("project"),
+        aws_common::image_store().await,
+        // The table exists already.
+        release_tracking::aws::DynamoDbReleaseStore::new(&aws_common::sdk_config().await),
+        Requester::new("arn:aws:iam::123456789012:user/alice"),
+    );
+    tracker
+        .publish(
+            &Label::latest(),
+            &"service-000".parse().expect("service"),
+            &"ecr.example.com/service-000:ref.new".parse().expect("uri"),
+        )
+        .await
+        .expect("publish");
+    let second = tracker
+        .prepare(PrepareRequest::latest())
+        .await
+        .expect("prepare")
+        .release
+        .release_id()
+        .to_string();
+    for release in [&first, &second] {
+        run_counted(
+            &manifest,
+            &["--requester", "alice", "deploy", release, "stage"],
+        );
+    }
+
+    let (stdout, calls) = run_counted(&manifest, &["--requester", "alice", "rollback", "stage"]);
+    assert!(
+        stdout.contains(&format!("rolled back stage to {first}: 1 written")),
+        "{stdout}"
+    );
+    let expected = |query| {
+        with_lease(&[
+            ("dynamodb:Query", query),
+            ("dynamodb:GetItem", 2),
+            ("ssm:GetParametersByPath", label_pages(SERVICES)),
+            ("ssm:PutParameter", 1),
+            ("dynamodb:UpdateItem", 1),
+        ])
+    };
+    assert_eq!(calls, expected(1), "{stdout}");
+
+    let (stdout, calls) = run_counted(
+        &manifest,
+        &["--requester", "alice", "deploy", &second, "stage"],
+    );
+    assert!(stdout.contains(&format!("(replacing {first})")), "{stdout}");
+    assert_eq!(calls, expected(1), "{stdout}");
     let _ = std::fs::remove_file(&manifest);
 }

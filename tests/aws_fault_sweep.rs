@@ -98,6 +98,20 @@ fn noon() -> Timestamp {
     "2024-05-01T12:00:00".parse().expect("timestamp")
 }
 
+/// Random release ids, and one fixed deployment id: a fault-free run and a
+/// rerun record the same deployment.
+struct FixedDeploymentId;
+
+impl release_tracking::IdGenerator for FixedDeploymentId {
+    fn new_release_id(&self) -> release_tracking::ReleaseId {
+        release_tracking::ReleaseId::random()
+    }
+
+    fn new_deployment_id(&self) -> String {
+        "00000000-0000-4000-8000-00000000d001".to_owned()
+    }
+}
+
 /// When fault-free runs and reruns run: past the expiry of any lease a
 /// faulty run left, so the rerun is never refused for it, and the dates
 /// they record are the same.
@@ -139,6 +153,7 @@ async fn tracker_at(project_id: &ProjectId, faults: &FailCall, at: Timestamp) ->
         Requester::new(ALICE),
     )
     .with_clock(move || at)
+    .with_id_generator(FixedDeploymentId)
     .with_controls(releases)
     .with_lease_ttl(LEASE_TTL)
     .with_lease_host("sweep-host")

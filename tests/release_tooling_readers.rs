@@ -231,3 +231,115 @@ fn an_item_that_is_not_a_map_is_reported() {
         vec!["every reader: the item is a list, not a map".to_owned()]
     );
 }
+
+/// The audit trail of a deployment this crate records: strings and a list
+/// of strings.
+fn audit_trail() -> Value {
+    json!({
+        "deployment_id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b",
+        "kind": "bypass",
+        "replaced_release": "5d6e7f80-1a2b-4c3d-8e4f-506172839405",
+        "changed_services": ["archivist", "notifier"],
+        "bypass_reason": "hotfix INC-123"
+    })
+}
+
+/// `item` with the audit trail added to its first deployment.
+fn with_audit(mut item: Value) -> Value {
+    if let (Some(deployment), Value::Object(audit)) =
+        (item["deployments"][0].as_object_mut(), audit_trail())
+    {
+        deployment.extend(audit);
+    }
+    item
+}
+
+#[test]
+fn the_audit_trail_adds_no_problem_in_the_oldest_or_the_current_shape() {
+    // The oldest shape, which release_tooling wrote, stays readable.
+    let oldest = with_audit(oldest_shape());
+    assert_eq!(oldest["deployments"][0]["kind"], "bypass");
+    assert_eq!(release_item_problems(&oldest), Vec::<String>::new());
+    let read = Release::from_json(oldest, "the oldest shape").expect("readable");
+    let written = read.to_json();
+    assert_eq!(
+        written["deployments"][0]["changed_services"],
+        json!(["archivist", "notifier"]),
+        "the audit trail survives a read and a write"
+    );
+    assert_eq!(release_item_problems(&written), Vec::<String>::new());
+
+    // The current shape: the same problems with the audit trail as without
+    // it (release_tooling never read this shape's deployments).
+    let current = with(|item| {
+        item["requested_by"] = json!("arn:aws:sts::123456789012:assumed-role/ci/alice");
+        item["deployments"][0]["environment"] = json!("stage");
+        item["deployments"][0]["requested_by"] =
+            json!("arn:aws:sts::123456789012:assumed-role/ci/alice");
+    });
+    let without = release_item_problems(&current);
+    assert_eq!(without.len(), 2, "{without:#?}");
+    assert_eq!(release_item_problems(&with_audit(current)), without);
+}
+
+#[test]
+fn a_number_in_the_audit_trail_is_reported_for_show_release() {
+    let item = with(|item| item["deployments"][0]["changed_services"] = json!(["archivist", 3]));
+    assert_one_problem(
+        &item,
+        &[
+            "show-release",
+            "`deployments[0].changed_services[1]`",
+            "Decimal",
+        ],
+    );
+}
+
+/// Deployments this crate records on a release in the oldest shape carry
+/// the audit trail and keep every key path release_tooling reads.
+#[tokio::test]
+async fn deployments_recorded_in_the_oldest_shape_with_the_audit_trail_are_readable() {
+    use release_tracking::memory::{InMemoryImageStore, InMemoryReleaseStore};
+    use release_tracking::{
+        Environment, PrepareRequest, Project, RecordShape, ReleaseTracker, Requester, ShapePolicy,
+    };
+    let project = Project::new(
+        "storage".parse().expect("id"),
+        "Storage service",
+        vec![
+            Environment::new("stage".parse().expect("id"), "Staging"),
+            Environment::new("prod".parse().expect("id"), "Production"),
+        ],
+    )
+    .expect("project");
+    let tracker = ReleaseTracker::new(
+        project,
+        InMemoryImageStore::new(),
+        InMemoryReleaseStore::new(),
+        Requester::new("arn:aws:sts::123456789012:assumed-role/ci/alice"),
+    )
+    .with_record_shape(ShapePolicy::Always(RecordShape::ReleaseTooling));
+    tracker
+        .publish(
+            &"latest".parse().expect("label"),
+            &"archivist".parse().expect("service"),
+            &URI.parse().expect("uri"),
+        )
+        .await
+        .expect("publish");
+    let release = tracker
+        .prepare(PrepareRequest::latest())
+        .await
+        .expect("prepare")
+        .release;
+    let id = release.release_id().into();
+    tracker.deploy(&id, "stage", "one").await.expect("deploy");
+    let deployed = tracker.deploy(&id, "stage", "two").await.expect("again");
+    let item = deployed.release.to_json();
+    let second = &item["deployments"][1];
+    assert_eq!(second["kind"], "deploy", "{item:#}");
+    assert_eq!(second["replaced_release"], release.release_id().as_str());
+    assert_eq!(second["changed_services"], json!([]), "{item:#}");
+    assert!(second["deployment_id"].is_string(), "{item:#}");
+    assert_eq!(release_item_problems(&item), Vec::<String>::new());
+}

@@ -330,6 +330,134 @@ fn export_and_import_refuse_bad_usage_and_bad_input_by_line() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The tool in `dir` on `releases.db`, expected to fail: exit status,
+/// stdout (a deploy shows its plan first) and stderr.
+fn refused(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = command(dir, &[])
+        .args(["--store", "sqlite:releases.db"])
+        .args(args)
+        .output()
+        .expect("run release_tool");
+    assert!(!output.status.success(), "{args:?} succeeded");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Promotion on one file: `prod` requires `stage`; a deploy there is
+/// refused with the plan's gates shown, `--bypass-gates` needs `--reason`
+/// and records it, `rollback` returns to the release before, and
+/// `history ENV` shows each entry's kind and the release it replaced, in
+/// text and in `--json`.
+#[test]
+fn gates_bypass_and_rollback_on_one_sqlite_file() {
+    let dir = project_dir("sqlite-cli-promotion");
+    std::fs::write(
+        dir.join(".wellcome_project"),
+        "storage:\n  name: Storage service\n  environments:\n    - id: stage\n      name: \
+         Staging\n    - id: prod\n      name: Production\n      requires: [stage]\n",
+    )
+    .expect("manifest");
+    let image = |tag: &str| {
+        format!("760097843905.dkr.ecr.eu-west-1.amazonaws.com/uk.ac.wellcome/archivist:{tag}")
+    };
+    let release_id = |prepared: &str| {
+        prepared
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("release "))
+            .expect("the release id")
+            .to_owned()
+    };
+    run(&dir, &["publish", "archivist", &image("ref.1")]);
+    let first = release_id(&run(&dir, &["prepare"]));
+
+    let (status, stdout, stderr) = refused(&dir, &["deploy", &first, "prod"]);
+    assert_eq!(status, Some(1), "{stderr}");
+    let unmet = format!("release {first} has not been deployed to stage; prod requires stage");
+    assert!(stdout.contains("gates: NOT MET"), "{stdout}");
+    assert!(stderr.contains(&unmet), "{stderr}");
+    let plan = json(&run(
+        &dir,
+        &["--json", "deploy", "--dry-run", &first, "prod"],
+    ));
+    assert_eq!(plan["plan"]["gates"]["pass"], false, "{plan:#}");
+    assert_eq!(plan["plan"]["gates"]["requires"][0], "stage", "{plan:#}");
+    assert_eq!(
+        plan["plan"]["gates"]["unmet"][0],
+        unmet.as_str(),
+        "{plan:#}"
+    );
+    assert_eq!(plan["plan"]["kind"], "deploy", "{plan:#}");
+
+    // A bypass needs a reason (a usage error, nothing run), then records it.
+    let (status, _, stderr) = refused(&dir, &["deploy", &first, "prod", "--bypass-gates"]);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(stderr.contains("--reason"), "{stderr}");
+    let bypassed = json(&run(
+        &dir,
+        &[
+            "--json",
+            "deploy",
+            &first,
+            "prod",
+            "--bypass-gates",
+            "--reason",
+            "hotfix INC-123",
+        ],
+    ));
+    let entry = &bypassed["deployed"]["deployment"];
+    assert_eq!(entry["kind"], "bypass", "{bypassed:#}");
+    assert_eq!(entry["bypass_reason"], "hotfix INC-123", "{bypassed:#}");
+    assert_eq!(entry["requested_by"], "alice", "{bypassed:#}");
+
+    // Through stage, a second release passes; then prod rolls back.
+    run(&dir, &["publish", "archivist", &image("ref.2")]);
+    let second = release_id(&run(&dir, &["prepare"]));
+    run(&dir, &["deploy", &second, "stage"]);
+    let out = run(&dir, &["deploy", &second, "prod"]);
+    assert!(out.contains("gates: pass (deployed to stage)"), "{out}");
+    let out = run(&dir, &["rollback", "prod", "--dry-run"]);
+    assert!(
+        out.contains(&format!("roll back prod to {first} (replacing {second})")),
+        "{out}"
+    );
+    assert!(out.contains("gates: not checked"), "{out}");
+    let out = run(&dir, &["rollback", "prod", "--description", "bad build"]);
+    assert!(
+        out.contains(&format!("rolled back prod to {first}: 1 written")),
+        "{out}"
+    );
+    let (status, _, stderr) = refused(&dir, &["rollback", "prod", "--to", &first]);
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(stderr.contains("is the one current there"), "{stderr}");
+
+    let history = run(&dir, &["history", "prod"]);
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines.len(), 3, "{history}");
+    for (line, (release, kind, replaced)) in lines.iter().zip([
+        (&first, "rollback", format!("replaced {second}")),
+        (&second, "deploy", format!("replaced {first}")),
+        (&first, "bypass", "replaced nothing".to_owned()),
+    ]) {
+        assert!(
+            line.contains(release.as_str()) && line.contains(kind) && line.contains(&replaced),
+            "{line}"
+        );
+    }
+    assert!(lines[2].contains("[bypassed: hotfix INC-123]"), "{history}");
+    let history = json(&run(&dir, &["--json", "history", "prod"]));
+    let newest = &history["deployments"][0];
+    assert_eq!(newest["kind"], "rollback", "{history:#}");
+    assert_eq!(newest["replaced_release"], second.as_str(), "{history:#}");
+    assert_eq!(newest["changed_services"], serde_json::json!(["archivist"]));
+    assert_eq!(newest["description"], "bad build", "{history:#}");
+    assert!(newest["deployment_id"].is_string(), "{history:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A lease as a deploy that died would leave it: held by bob from another
 /// host, expiring `ttl` from now.
 fn dead_holders_lease(dir: &Path, release: &str, ttl: std::time::Duration) {

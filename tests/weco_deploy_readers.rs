@@ -282,22 +282,25 @@ fn oldest_shape_item(project: &ProjectId, release_id: &str) -> BTreeMap<String, 
     ])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn weco_deploy_reads_an_oldest_shape_release_after_this_crate_deploys_it() {
-    let (project, tracker, weco) = setup("wecoold").await;
-    let release_id = uuid::Uuid::new_v4().to_string();
+/// Stores [`oldest_shape_item`] as another tool would (a plain `PutItem`).
+async fn put_oldest_shape_item(project: &ProjectId, release_id: &str) {
     aws_common::dynamodb_client()
         .await
         .put_item()
         .table_name(format!("wellcome-releases-{project}"))
         .set_item(Some(
-            oldest_shape_item(&project, &release_id)
-                .into_iter()
-                .collect(),
+            oldest_shape_item(project, release_id).into_iter().collect(),
         ))
         .send()
         .await
         .unwrap_or_else(|e| panic!("put the oldest-shape item: {e:?}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weco_deploy_reads_an_oldest_shape_release_after_this_crate_deploys_it() {
+    let (project, tracker, weco) = setup("wecoold").await;
+    let release_id = uuid::Uuid::new_v4().to_string();
+    put_oldest_shape_item(&project, &release_id).await;
     deploy(&tracker, &release_id, "prod", "to prod by this crate").await;
 
     let shown = show_release(&weco, &[&release_id]);
@@ -368,16 +371,7 @@ async fn weco_deploy_reads_an_oldest_shape_release_after_this_crate_deploys_it()
 async fn a_release_made_on_an_oldest_shape_table_is_read_by_both_earlier_readers() {
     let (project, tracker, weco) = setup("wecofollow").await;
     let old_id = uuid::Uuid::new_v4().to_string();
-    aws_common::dynamodb_client()
-        .await
-        .put_item()
-        .table_name(format!("wellcome-releases-{project}"))
-        .set_item(Some(
-            oldest_shape_item(&project, &old_id).into_iter().collect(),
-        ))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put the oldest-shape item: {e:?}"));
+    put_oldest_shape_item(&project, &old_id).await;
     publish(&tracker, "archivist", &ecr("archivist", "ref.abc123")).await;
     let release = prepare(&tracker, "made by this crate").await;
     let new_id = release.release_id().to_string();
@@ -477,4 +471,131 @@ async fn the_release_tooling_check_of_stored_items_names_numbers_and_sets() {
         problems[2].starts_with("deploy: `images.archivist` is a list"),
         "{problems:#?}"
     );
+}
+
+/// Deployments that carry the audit trail (`deployment_id`, `kind`,
+/// `replaced_release`, `changed_services`), in the current shape and in the
+/// oldest: weco-deploy 4.1.6 prints them whole in `show-release` and reads
+/// past them in `show-deployments`; release_tooling's key paths still hold
+/// in the oldest-shape item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weco_deploy_reads_deployments_with_the_audit_trail_in_both_shapes() {
+    let (project, tracker, weco) = setup("wecoaudit").await;
+    for service in ["archivist", "notifier"] {
+        publish(&tracker, service, &ecr(service, "ref.abc123")).await;
+    }
+    // Made on an empty table: the current shape.
+    let current = prepare(&tracker, "current shape").await;
+    let current_id = current.release_id().to_string();
+    let oldest_id = uuid::Uuid::new_v4().to_string();
+    put_oldest_shape_item(&project, &oldest_id).await;
+    deploy(&tracker, &current_id, "stage", "current to stage").await;
+    deploy(&tracker, &oldest_id, "prod", "oldest to prod").await;
+    deploy(&tracker, &oldest_id, "stage", "oldest back to stage").await;
+
+    let shown = show_release(&weco, &[&current_id]);
+    let d = &shown["deployments"][0];
+    assert_eq!(d["environment"], "stage", "{shown:#}");
+    assert_eq!(d["kind"], "deploy", "{shown:#}");
+    assert_eq!(d["replaced_release"], oldest_id.as_str(), "{shown:#}");
+    assert_eq!(
+        d["changed_services"],
+        serde_json::json!(["archivist", "notifier"]),
+        "{shown:#}"
+    );
+    assert!(d["deployment_id"].is_string(), "{shown:#}");
+
+    let shown = show_release(&weco, &[&oldest_id]);
+    let deployments = shown["deployments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no deployments list in {shown:#}"));
+    assert_eq!(deployments.len(), 3, "{shown:#}");
+    assert_eq!(deployments[0].get("kind"), None, "{shown:#}");
+    let (to_prod, back) = (&deployments[1], &deployments[2]);
+    assert_eq!(
+        to_prod["environment"],
+        serde_json::json!({"id": "prod", "name": "Production"}),
+        "the oldest shape is kept: {shown:#}"
+    );
+    assert_eq!(to_prod["kind"], "deploy", "{shown:#}");
+    assert_eq!(to_prod.get("replaced_release"), None, "{shown:#}");
+    assert_eq!(back["replaced_release"], current_id.as_str(), "{shown:#}");
+    assert_eq!(
+        back["changed_services"],
+        serde_json::json!(["archivist", "notifier"]),
+        "{shown:#}"
+    );
+
+    // Newest deployed release first, each release's deployments in order.
+    let expected = [
+        row(
+            &oldest_id,
+            "stage",
+            "unknown",
+            "to stage by release_tooling",
+        ),
+        row(&oldest_id, "prod", "alice", "oldest to prod"),
+        row(&oldest_id, "stage", "alice", "oldest back to stage"),
+        row(&current_id, "stage", "alice", "current to stage"),
+    ];
+    assert_deployments(&weco, &[], &expected);
+    assert_deployments(&weco, &[&oldest_id], &expected[..3]);
+    assert_deployments(&weco, &[&current_id], &expected[3..]);
+
+    let stored = aws_common::raw_release_item(&project, &oldest_id).await;
+    assert_eq!(
+        aws_common::release_tooling_problems_in_item(&stored),
+        Vec::<String>::new()
+    );
+}
+
+/// A manifest with promotion gates (`requires`, `soak`) is still loaded by
+/// weco-deploy 4.1.6 (PyYAML's `safe_load`; environments are read by `id`
+/// and `name` only), and the same file gates this crate's deploys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weco_deploy_loads_a_manifest_with_promotion_gates() {
+    let project = aws_common::fresh_project("wecogates");
+    let text = format!(
+        "{project}:\n  name: weco-deploy reader test\n  role_arn: {}\n  aws_region_name: {}\n  \
+         environments:\n    - id: stage\n      name: Staging\n    - id: prod\n      name: \
+         Production\n      requires: [stage]\n      soak: 2h\n",
+        weco_deploy::ROLE_ARN,
+        aws_common::REGION
+    );
+    let manifest = release_tracking::Manifest::parse(&text, ".wellcome_project").expect("valid");
+    assert!(manifest.warnings().is_empty(), "{:?}", manifest.warnings());
+    let gated = manifest.select(None).expect("project").clone();
+    assert!(gated.environment("prod").expect("prod").is_gated());
+    let tracker = ReleaseTracker::new(
+        gated,
+        aws_common::image_store().await,
+        aws_common::release_store(&project).await,
+        Requester::new(ALICE),
+    );
+    let weco = WecoDeploy::with_manifest(
+        &aws_common::endpoint(),
+        project.as_str(),
+        aws_common::REGION,
+        &text,
+    );
+    publish(&tracker, "archivist", &ecr("archivist", "ref.abc123")).await;
+    let release = prepare(&tracker, "gated").await;
+    let id = release.release_id().to_string();
+    deploy(&tracker, &id, "stage", "to stage").await;
+    let refused = tracker
+        .deploy(&release.release_id().into(), "prod", "too soon")
+        .await
+        .expect_err("the soak is not over");
+    assert!(
+        refused.to_string().contains("prod requires 2h"),
+        "{refused}"
+    );
+
+    // `--verbose` prints the loaded project, gates included.
+    let out = weco.ok(&["--verbose", "show-images", "--label", "stage"]);
+    assert!(out.contains("'requires': ['stage']"), "{out}");
+    assert!(out.contains("'soak': '2h'"), "{out}");
+    assert_deployments(&weco, &[], &[row(&id, "stage", "alice", "to stage")]);
+    let shown = show_release(&weco, &[&id]);
+    assert_eq!(shown["release_id"], id.as_str(), "{shown:#}");
 }

@@ -10,7 +10,8 @@ use release_tracking::names::Escaped;
 use release_tracking::store::MAX_PAGE_SIZE;
 use release_tracking::tracker::DEFAULT_WRITE_CONCURRENCY;
 use release_tracking::{
-    Cursor, ImageUri, Label, Manifest, RecordShape, ReleaseRef, ServiceId, ShapePolicy,
+    Cursor, DeployOptions, ImageUri, Label, Manifest, RecordShape, ReleaseRef, ServiceId,
+    ShapePolicy,
 };
 
 /// Track releases of container images and deploy them to environments.
@@ -156,6 +157,29 @@ fn limit_parser() -> RangedU64ValueParser<usize> {
     RangedU64ValueParser::new().range(1..=MAX_PAGE_SIZE as u64)
 }
 
+/// `--bypass-gates --reason TEXT`: deploy past unmet promotion gates.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Bypass {
+    /// Deploy even if the environment's promotion gates are not met; the
+    /// deployment is recorded as a bypass with `--reason` and who did it.
+    #[arg(long, requires = "reason")]
+    pub bypass_gates: bool,
+    /// Why the gates are bypassed (with `--bypass-gates`).
+    #[arg(long, requires = "bypass_gates", value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+impl Bypass {
+    /// The deployment's options: `description`, and the bypass if asked.
+    pub fn options(&self, description: &str) -> DeployOptions {
+        let options = DeployOptions::new(description);
+        match (&self.reason, self.bypass_gates) {
+            (Some(reason), true) => options.bypass_gates(reason.clone()),
+            _ => options,
+        }
+    }
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -199,7 +223,8 @@ pub enum Command {
         #[arg(long)]
         description: Option<String>,
     },
-    /// Write a release's images to an environment and record the deployment.
+    /// Write a release's images to an environment and record the deployment
+    /// (the plan, with the environment's promotion gates, first).
     Deploy {
         /// The release (`latest` or an id).
         release: ReleaseRef,
@@ -211,6 +236,8 @@ pub enum Command {
         /// Show what would change; write nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        bypass: Bypass,
     },
     /// Prepare a release from a label and deploy it.
     ReleaseDeploy {
@@ -222,6 +249,23 @@ pub enum Command {
         /// Why.
         #[arg(long)]
         description: Option<String>,
+        #[command(flatten)]
+        bypass: Bypass,
+    },
+    /// Roll an environment back to the release current there before the
+    /// present one (or `--to`), recorded as a rollback.
+    Rollback {
+        /// The environment.
+        environment: String,
+        /// The release to roll back to (one that ran there before).
+        #[arg(long)]
+        to: Option<ReleaseRef>,
+        /// Why.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Show one release.
     ShowRelease {
@@ -249,8 +293,12 @@ pub enum Command {
         /// The environment.
         environment: String,
     },
-    /// The newest deployments, newest first.
+    /// The newest deployments, newest first, with their kind and the
+    /// release each replaced.
     History {
+        /// Only this environment (as `--environment`).
+        #[arg(value_name = "ENVIRONMENT", conflicts_with = "environment")]
+        only: Option<String>,
         /// Only this environment.
         #[arg(long)]
         environment: Option<String>,
@@ -357,6 +405,7 @@ impl Command {
             Command::Update { .. } => "update",
             Command::Deploy { .. } => "deploy",
             Command::ReleaseDeploy { .. } => "release-deploy",
+            Command::Rollback { .. } => "rollback",
             Command::ShowRelease { .. } => "show-release",
             Command::Releases { .. } => "releases",
             Command::Diff { .. } => "diff",

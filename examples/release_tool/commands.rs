@@ -6,8 +6,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use release_tracking::{
-    ImageSource, ImageStore, PageRequest, PrepareRequest, ReleaseStore, ReleaseTracker, ServiceId,
-    UpdateRequest,
+    DeployOptions, DeployPlan, DeploymentKind, ImageSource, ImageStore, PageRequest,
+    PrepareRequest, ReleaseStore, ReleaseTracker, ServiceId, UpdateRequest,
 };
 use serde_json::{json, Value};
 
@@ -88,48 +88,38 @@ pub async fn run(
             environment,
             description,
             dry_run,
+            bypass,
         } => {
             // One plan, shown and then executed as shown: the release is
             // read once and the label once. A deploy asks who deploys (STS)
             // beside those reads, not after them.
-            let plan = if dry_run {
-                tool.plan(&release, &environment).await?
-            } else {
-                let (plan, requester) =
-                    futures::join!(tool.plan(&release, &environment), tool.requester());
-                let plan = plan?;
-                requester?;
-                plan
-            };
-            warnings.extend(&plan.warnings);
-            set("plan", plan_json(&plan));
-            write!(out, "{plan}")?;
-            if dry_run {
-                set("deployed", Value::Null);
-            } else {
-                let deployed = tool.execute(plan, &description).await?;
-                set("deployed", deployed_json(&deployed));
-                writeln!(
-                    out,
-                    "deployed {} to {environment}: {} written, {} unchanged",
-                    deployed.release.release_id(),
-                    deployed.written.len(),
-                    deployed.unchanged.len()
-                )?;
-            }
+            let plan = beside_requester(tool, dry_run, tool.plan(&release, &environment)).await?;
+            let options = bypass.options(&description);
+            carry_out(tool, plan, options, dry_run, out, set, warnings).await?;
+        }
+        Command::Rollback {
+            environment,
+            to,
+            description,
+            dry_run,
+        } => {
+            let plan = tool.plan_rollback(&environment, to.as_ref());
+            let plan = beside_requester(tool, dry_run, plan).await?;
+            let options = DeployOptions::new(description);
+            carry_out(tool, plan, options, dry_run, out, set, warnings).await?;
         }
         Command::ReleaseDeploy {
             environment,
             from,
             description,
+            bypass,
         } => {
             let mut request = PrepareRequest::from_label(from);
             if let Some(description) = &description {
                 request = request.description(description);
             }
-            let (prepared, deployed) = tool
-                .release_deploy(request, &environment, description.as_deref().unwrap_or(""))
-                .await?;
+            let options = bypass.options(description.as_deref().unwrap_or(""));
+            let (prepared, deployed) = tool.release_deploy(request, &environment, options).await?;
             warnings.extend(&prepared.warnings);
             warnings.extend(&deployed.warnings);
             set("release", release_json(&deployed.release));
@@ -222,7 +212,12 @@ pub async fn run(
             print_current(out, &environment, status.current.as_ref())?;
             crate::controls::current(tool, &environment, out, set).await?;
         }
-        Command::History { environment, limit } => {
+        Command::History {
+            only,
+            environment,
+            limit,
+        } => {
+            let environment = only.or(environment);
             let history = tool.history(environment.as_deref(), limit).await?;
             warnings.extend(&history.skipped);
             set(
@@ -246,18 +241,88 @@ pub async fn run(
                 .iter()
                 .map(|record| {
                     let d = &record.deployment;
+                    // Entries written without the audit trail: `-`.
+                    let replaced = match (d.kind(), d.replaced_release()) {
+                        (_, Some(replaced)) => format!("replaced {replaced}"),
+                        (Some(_), None) => "replaced nothing".to_owned(),
+                        (None, None) => "-".to_owned(),
+                    };
                     vec![
                         d.date_created().to_string(),
                         d.environment().to_string(),
                         record.release_id.to_string(),
+                        d.kind().map_or("-".to_owned(), cell),
+                        replaced,
                         cell(d.requested_by()),
-                        cell(d.description()),
+                        match d.bypass_reason() {
+                            Some(reason) => {
+                                cell(format!("{} [bypassed: {reason}]", d.description()))
+                            }
+                            None => cell(d.description()),
+                        },
                     ]
                 })
                 .collect();
             write_table(out, &rows)?;
         }
     }
+    Ok(())
+}
+
+/// The plan `planning` makes; unless `dry_run`, the requester is asked
+/// beside it (it is asked once and remembered), off the path of `execute`.
+async fn beside_requester(
+    tool: &Tool,
+    dry_run: bool,
+    planning: impl std::future::Future<Output = release_tracking::Result<DeployPlan>>,
+) -> release_tracking::Result<DeployPlan> {
+    if dry_run {
+        return planning.await;
+    }
+    let (plan, requester) = futures::join!(planning, tool.requester());
+    let plan = plan?;
+    requester?;
+    Ok(plan)
+}
+
+/// Shows `plan` (with its gates), then unless `dry_run` executes it with
+/// `options`: `deploy` and `rollback`.
+async fn carry_out(
+    tool: &Tool,
+    plan: DeployPlan,
+    options: DeployOptions,
+    dry_run: bool,
+    out: &mut dyn Write,
+    set: &mut dyn FnMut(&str, Value),
+    warnings: &mut Warnings,
+) -> Result<(), Box<dyn StdError>> {
+    warnings.extend(&plan.warnings);
+    set("plan", plan_json(&plan));
+    write!(out, "{plan}")?;
+    if dry_run {
+        set("deployed", Value::Null);
+        return Ok(());
+    }
+    let environment = plan.environment.clone();
+    let shown = plan.warnings.len();
+    let deployed = tool.execute(plan, options).await?;
+    // The plan's warnings were shown; these are the deploy's own.
+    warnings.extend(deployed.warnings.iter().skip(shown));
+    set("deployed", deployed_json(&deployed));
+    let release = deployed.release.release_id();
+    match deployed.deployment.kind() {
+        Some(DeploymentKind::Rollback) => write!(out, "rolled back {environment} to {release}")?,
+        Some(DeploymentKind::Bypass) => {
+            write!(out, "deployed {release} to {environment} (gates bypassed)")?
+        }
+        _ => write!(out, "deployed {release} to {environment}")?,
+    }
+    writeln!(
+        out,
+        ": {} written, {} unchanged",
+        deployed.written.len(),
+        deployed.unchanged.len()
+    )?;
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use release_tracking::{DeployPlan, Deployed, Deployment, ImageEntry, Release, ServiceId};
+use release_tracking::{
+    DeployPlan, Deployed, Deployment, GateCheck, GateVerdict, ImageEntry, Release, ServiceId,
+};
 use serde_json::{json, Value};
 
 /// Strings of `items`, as a JSON array.
@@ -36,13 +38,36 @@ pub fn images_json<'a>(images: impl IntoIterator<Item = (&'a ServiceId, &'a Imag
     )
 }
 
-/// A deployment.
+/// A deployment, with its audit trail (`null` where not recorded).
 pub fn deployment_json(d: &Deployment) -> Value {
     json!({
         "date_created": d.date_created().to_string(),
         "environment": d.environment().to_string(),
         "requested_by": d.requested_by().id(),
         "description": d.description(),
+        "deployment_id": d.deployment_id(),
+        "kind": d.kind().map(|k| k.as_str()),
+        "replaced_release": d.replaced_release().map(|r| r.as_str()),
+        "changed_services": d.changed_services().map(strings),
+        "bypass_reason": d.bypass_reason(),
+    })
+}
+
+/// A plan's promotion gates: `null` when the environment has none (or for
+/// a rollback).
+fn gates_json(gates: Option<&GateCheck>) -> Value {
+    let Some(gates) = gates else {
+        return Value::Null;
+    };
+    let unmet = match &gates.verdict {
+        GateVerdict::Pass => Vec::new(),
+        GateVerdict::Unmet(unmet) => unmet.iter().map(ToString::to_string).collect(),
+    };
+    json!({
+        "requires": strings(&gates.requires),
+        "soak": gates.soak.map(|s| s.to_string()),
+        "pass": gates.verdict.passed(),
+        "unmet": unmet,
     })
 }
 
@@ -76,6 +101,10 @@ pub fn plan_json(plan: &DeployPlan) -> Value {
     json!({
         "release_id": plan.release_id.to_string(),
         "environment": plan.environment.to_string(),
+        "kind": plan.kind.as_str(),
+        "replaces": plan.replaces.as_ref().map(|r| r.as_str()),
+        "gates": gates_json(plan.gates.as_ref()),
+        "changed_services": strings(plan.changed_services()),
         "changes": changes,
         "unchanged": strings(&plan.unchanged),
         "untouched": strings(&plan.untouched),

@@ -24,6 +24,12 @@
 //! line is parsed and only for a store that needs it: `--help`, `--version`,
 //! usage errors and `sqlite:` commands make no AWS call.
 //!
+//! `deploy` shows its plan, with the environment's promotion gates, before
+//! it writes: unmet gates refuse it unless `--bypass-gates --reason TEXT`
+//! (recorded with the deployment). `rollback ENV [--to RELEASE]` returns an
+//! environment to the release current there before the present one.
+//! `history [ENV]` shows each deployment's kind and the release it replaced.
+//!
 //! Every `deploy` holds its environment's lease while it writes (on either
 //! store), so two deploys to one environment never interleave: the second
 //! is refused with the holder's name, release, host and times. A deploy
@@ -80,7 +86,7 @@
 //!   `ready`);
 //! - `publish`: `service`, `label`, `image`;
 //! - `prepare`, `update`, `show-release`: `release`;
-//! - `deploy`: `plan`, and `deployed` (`null` for `--dry-run`);
+//! - `deploy`, `rollback`: `plan`, and `deployed` (`null` for `--dry-run`);
 //! - `release-deploy`: `release`, `deployed`;
 //! - `releases`: `releases` (an array), `next` (the cursor for `--after`, or
 //!   `null`);
@@ -110,10 +116,16 @@
 //! `date_created`, `requested_by`, `description`, `images` (service → image
 //! URI, `null` for a service recorded without an image, or an array of
 //! tags), `deployments`; a deployment is `date_created`, `environment`,
-//! `requested_by`, `description`; a plan is `release_id`, `environment`,
-//! `changes` (array of `service`, `current` (or `null`), `image`,
-//! `resolved_from` (or `null`)), `unchanged`, `untouched` (services),
-//! `conflicts` (strings); `deployed` is `release_id`, `deployment`,
+//! `requested_by`, `description` and its audit trail, each `null` when not
+//! recorded: `deployment_id`, `kind` (`deploy`, `rollback`, `bypass`),
+//! `replaced_release`, `changed_services` (services), `bypass_reason`; a
+//! plan is `release_id`, `environment`, `kind` (`deploy` or `rollback`),
+//! `replaces` (the release current there, or `null`), `gates` (`null` when
+//! the environment has none or for a rollback, else `requires`
+//! (environments), `soak` (or `null`), `pass`, `unmet` (strings)),
+//! `changed_services`, `changes` (array of `service`, `current` (or `null`),
+//! `image`, `resolved_from` (or `null`)), `unchanged`, `untouched`
+//! (services), `conflicts` (strings); `deployed` is `release_id`, `deployment`,
 //! `written`, `unchanged` (services). Times are UTC, `YYYY-MM-DDTHH:MM:SS`
 //! with optional fraction, as in the records.
 //!

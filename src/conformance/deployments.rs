@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::names::ProjectId;
-use crate::release::{Deployment, DeploymentRecord};
+use crate::release::{Deployment, DeploymentKind, DeploymentRecord};
 use crate::store::{ReleaseStore, MAX_PAGE_SIZE};
 
 use super::support::*;
@@ -304,5 +304,94 @@ pub async fn release_store_concurrent_deployments(store: &dyn ReleaseStore, proj
         recent.first().map(|r| r.deployment.date_created()),
         Some(at(COUNT as i64 * SECOND)),
         "conformance: recent_deployments must list the newest concurrent deployment first"
+    );
+}
+
+/// The audit trail of a deployment (`deployment_id`, `kind`,
+/// `replaced_release`, `changed_services`, `bypass_reason`) survives
+/// [`ReleaseStore::add_deployment`], [`ReleaseStore::release`] and
+/// [`ReleaseStore::recent_deployments`] unchanged, in the current shape and
+/// in the oldest (environment and requester maps), with an empty list of
+/// changed services, and beside an entry written before these attributes
+/// existed, which stays without them.
+pub async fn release_store_audit_trail_survives(store: &dyn ReleaseStore, project: &ProjectId) {
+    let previous = new_release(project, "release-0", at(0));
+    let release = new_release(project, "release-1", at(SECOND));
+    create(store, &previous).await;
+    create(store, &release).await;
+    let before_audit = deployment("stage", at(10 * SECOND), "written before the audit trail");
+    let bypass = deployment("prod", at(20 * SECOND), "hotfix")
+        .with_deployment_id("6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b")
+        .with_kind(DeploymentKind::Bypass)
+        .with_replaced_release(previous.release_id().clone())
+        .with_changed_services([service("archivist"), service("bag-verifier")])
+        .with_bypass_reason("hotfix INC-123: \"quoted\", ünïcode");
+    let rollback_in_oldest_shape = deployment_from_json(json!({
+        "date_created": "2020-01-01T00:00:30",
+        "description": "back to release-0",
+        "environment": {"id": "stage", "name": "Staging"},
+        "requested_by": {"id": "arn:aws:iam::123456789012:user/alice", "name": "alice"},
+        "deployment_id": "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d",
+        "kind": "rollback",
+        "replaced_release": "release-1",
+        "changed_services": []
+    }));
+    let steps = [&before_audit, &bypass, &rollback_in_oldest_shape];
+    let mut expected = release.clone();
+    for step in steps {
+        expected.record_deployment(step.clone());
+        let returned = deploy(store, project, release.release_id(), step).await;
+        assert_eq!(
+            returned,
+            expected,
+            "conformance: add_deployment ({}) must keep the audit trail as given",
+            step.description()
+        );
+    }
+    let stored = read(store, project, release.release_id()).await;
+    assert_eq!(
+        stored.as_ref(),
+        Some(&expected),
+        "conformance: release() must return the audit trail as recorded"
+    );
+    let stored = stored.expect("conformance: checked above");
+    let [first, second, third] = stored.deployments() else {
+        panic!("conformance: three deployments were recorded");
+    };
+    assert_eq!(
+        (
+            first.kind(),
+            first.deployment_id(),
+            first.changed_services()
+        ),
+        (None, None, None),
+        "conformance: an entry written without the audit trail must read back without it"
+    );
+    assert_eq!(second.kind(), Some(&DeploymentKind::Bypass));
+    assert_eq!(second.replaced_release(), Some(previous.release_id()));
+    assert_eq!(
+        second.changed_services(),
+        Some(&[service("archivist"), service("bag-verifier")][..])
+    );
+    assert_eq!(
+        second.bypass_reason(),
+        Some("hotfix INC-123: \"quoted\", ünïcode")
+    );
+    assert_eq!(third.kind(), Some(&DeploymentKind::Rollback));
+    assert_eq!(
+        third.changed_services(),
+        Some(&[][..]),
+        "conformance: an empty list of changed services must stay an empty list, not vanish"
+    );
+    let recent = must(
+        store.recent_deployments(project, None, 10).await,
+        format_args!("recent_deployments({project}, None, 10)"),
+    )
+    .records;
+    let listed: Vec<&Deployment> = recent.iter().map(|r| &r.deployment).collect();
+    assert_eq!(
+        listed,
+        [&rollback_in_oldest_shape, &bypass, &before_audit],
+        "conformance: recent_deployments must list the audit trail as recorded"
     );
 }

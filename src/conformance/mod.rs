@@ -50,6 +50,9 @@
 //!   newest first with the documented tie-breaks, filtered and limited.
 //! - [`release_store_deployment_fields_survive`]: unknown deployment fields
 //!   (`details`) and the legacy environment/requester shapes are kept.
+//! - [`release_store_audit_trail_survives`]: a deployment's audit
+//!   attributes (id, kind, replaced release, changed services, bypass
+//!   reason) are kept in every shape, and entries without them stay so.
 //! - [`release_store_concurrent_deployments`]: 64 concurrent deployments of
 //!   one release are all recorded, and all listed newest first.
 //! - [`release_store_legacy_records`]: releases in every shape the old tools
@@ -149,6 +152,7 @@ macro_rules! for_each_release_store_check {
         $check!(release_store_add_deployment);
         $check!(release_store_recent_deployments);
         $check!(release_store_deployment_fields_survive);
+        $check!(release_store_audit_trail_survives);
         $check!(release_store_concurrent_deployments);
         $check!(release_store_legacy_records);
         $check!(release_store_created_with_history);

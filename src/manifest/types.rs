@@ -9,23 +9,64 @@ use serde_json::{Map, Value};
 use super::IN_CODE;
 use crate::error::{Error, Result};
 use crate::names::{EnvironmentId, Escaped, NameProblem, ProjectId, ServiceId, MAX_ECHO_CHARS};
+use crate::promotion::Soak;
 
-/// An environment a project deploys to.
+/// An environment a project deploys to, and its promotion gates (see
+/// [`promotion`](crate::promotion)).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Environment {
     pub(super) id: EnvironmentId,
     pub(super) name: String,
+    pub(super) requires: Vec<EnvironmentId>,
+    pub(super) soak: Option<Soak>,
     pub(super) extra: Map<String, Value>,
 }
 
 impl Environment {
-    /// An environment with a display name.
+    /// An environment with a display name and no promotion gates.
     pub fn new(id: EnvironmentId, name: impl Into<String>) -> Environment {
         Environment {
             id,
             name: name.into(),
+            requires: Vec::new(),
+            soak: None,
             extra: Map::new(),
         }
+    }
+
+    /// Sets the environments a release must have been deployed to before
+    /// this one accepts it (the manifest's `requires`). [`Project::new`]
+    /// checks that they are environments of the project.
+    pub fn with_requires(
+        mut self,
+        requires: impl IntoIterator<Item = EnvironmentId>,
+    ) -> Environment {
+        self.requires = requires.into_iter().collect();
+        self
+    }
+
+    /// Sets how long a release must have been current in each required
+    /// environment (the manifest's `soak`).
+    pub fn with_soak(mut self, soak: Soak) -> Environment {
+        self.soak = Some(soak);
+        self
+    }
+
+    /// The environments a release must have been deployed to first (the
+    /// manifest's `requires`); empty when there are none.
+    pub fn requires(&self) -> &[EnvironmentId] {
+        &self.requires
+    }
+
+    /// How long a release must have been current in each of
+    /// [`requires`](Self::requires) (the manifest's `soak`).
+    pub fn soak(&self) -> Option<Soak> {
+        self.soak
+    }
+
+    /// Whether the environment has promotion gates.
+    pub fn is_gated(&self) -> bool {
+        !self.requires.is_empty()
     }
 
     /// The id, which is also the label holding the environment's images.
@@ -38,7 +79,8 @@ impl Environment {
         &self.name
     }
 
-    /// Keys of the manifest entry other than `id` and `name`, as written.
+    /// Keys of the manifest entry other than `id`, `name`, `requires` and
+    /// `soak`, as written.
     pub fn extra(&self) -> &Map<String, Value> {
         &self.extra
     }
@@ -107,13 +149,16 @@ pub struct Project {
 
 impl Project {
     /// A project built in code. Fails with [`Error::DuplicateEnvironment`] if
-    /// two environments share an id.
+    /// two environments share an id, and with [`Error::ManifestInvalid`] if
+    /// an environment's promotion gates are not consistent (as for a
+    /// manifest: see [`Manifest::parse`](super::Manifest::parse)).
     pub fn new(
         id: ProjectId,
         name: impl Into<String>,
         environments: Vec<Environment>,
     ) -> Result<Project> {
         check_unique_environments(IN_CODE, &id, &environments)?;
+        check_promotion_gates(IN_CODE, "environments", &environments)?;
         Ok(Project {
             id,
             name: name.into(),
@@ -271,6 +316,98 @@ pub(super) fn check_unique_environments(
         }
     }
     Ok(())
+}
+
+/// Checks the environments' promotion gates: each required environment is
+/// another environment of the project, listed once; no environment requires
+/// itself through others (no release could be deployed to any of them
+/// without a bypass); a `soak` comes with `requires`. Locations are key
+/// paths under `environments_path`.
+pub(super) fn check_promotion_gates(
+    file: &str,
+    environments_path: &str,
+    environments: &[Environment],
+) -> Result<()> {
+    let invalid = |location: String, problem: String| Error::ManifestInvalid {
+        file: file.to_owned(),
+        location,
+        problem,
+    };
+    let known: Vec<&EnvironmentId> = environments.iter().map(|e| &e.id).collect();
+    for (i, environment) in environments.iter().enumerate() {
+        let path = format!("{environments_path}[{i}]");
+        for (j, required) in environment.requires.iter().enumerate() {
+            let location = format!("{path}.requires[{j}]");
+            if required == &environment.id {
+                return Err(invalid(
+                    location,
+                    format!("`{required}` requires itself; list the environments a release must run in first"),
+                ));
+            }
+            if !known.contains(&required) {
+                return Err(invalid(
+                    location,
+                    format!(
+                        "`{required}` is not an environment of this project; its environments are: {}",
+                        crate::error::Names(&known)
+                    ),
+                ));
+            }
+            if environment.requires[..j].contains(required) {
+                return Err(invalid(location, format!("`{required}` is listed twice")));
+            }
+        }
+        if environment.soak.is_some() && environment.requires.is_empty() {
+            return Err(invalid(
+                format!("{path}.soak"),
+                "a soak is how long a release must have been current in the required \
+                 environments; add `requires`, or remove `soak`"
+                    .to_owned(),
+            ));
+        }
+    }
+    // A cycle: follow `requires` from each environment; coming back to it
+    // means none of them can ever be deployed to without a bypass.
+    for (i, start) in environments.iter().enumerate() {
+        let mut trail = vec![&start.id];
+        if let Some(cycle) = find_cycle(environments, &start.id, &mut trail) {
+            let shown: Vec<String> = cycle.iter().map(ToString::to_string).collect();
+            return Err(invalid(
+                format!("{environments_path}[{i}].requires"),
+                format!(
+                    "the environments require each other in a cycle ({}), so no release could \
+                     be deployed to them without a bypass",
+                    shown.join(" requires ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A path of `requires` from the end of `trail` back to `start`, if any.
+fn find_cycle<'e>(
+    environments: &'e [Environment],
+    start: &EnvironmentId,
+    trail: &mut Vec<&'e EnvironmentId>,
+) -> Option<Vec<&'e EnvironmentId>> {
+    let current = trail.last().copied()?;
+    let environment = environments.iter().find(|e| &e.id == current)?;
+    for required in &environment.requires {
+        if required == start {
+            let mut cycle = trail.clone();
+            cycle.push(required);
+            return Some(cycle);
+        }
+        if !trail.contains(&required) {
+            trail.push(required);
+            if let Some(cycle) = find_cycle(environments, start, trail) {
+                return Some(cycle);
+            }
+            trail.pop();
+        }
+    }
+    None
 }
 
 /// Something in a manifest that is not an error but may be a mistake, such

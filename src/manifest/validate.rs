@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::messages::{invalid, key_path, near_miss, quoted, wrong_type, List, TOP_LEVEL};
-use super::types::check_unique_environments;
+use super::types::{check_promotion_gates, check_unique_environments};
 use super::yaml11::{Node, Reading};
 use super::{Environment, ImageRepository, Manifest, Project};
 use crate::error::Result;
 use crate::names::{EnvironmentId, Escaped, ProjectId, ServiceId};
+use crate::promotion::Soak;
 
 /// Project keys this crate reads. `id` is known only in the oldest form.
 pub(super) const PROJECT_KEYS: &[&str] = &[
@@ -26,7 +27,7 @@ pub(super) const PROJECT_KEYS: &[&str] = &[
     "tf_stack_root",
 ];
 pub(super) const OLDEST_FORM_ID: &str = "id";
-pub(super) const ENVIRONMENT_KEYS: &[&str] = &["id", "name"];
+pub(super) const ENVIRONMENT_KEYS: &[&str] = &["id", "name", "requires", "soak"];
 pub(super) const IMAGE_REPOSITORY_KEYS: &[&str] = &["id", "services", "account_id", "namespace"];
 // ---------------------------------------------------------------------------
 // Ids and names in YAML: read as YAML 1.1 readers read them.
@@ -393,6 +394,29 @@ fn build_environments(
             ENVIRONMENT_KEYS,
             "a string (the environment's display name)",
         )?;
+        let requires = build_requires(file, &env_path, entry, entry_node)?;
+        let soak = match entry.get("soak") {
+            None | Some(Value::Null) => None,
+            Some(value) => {
+                let location = key_path(&env_path, "soak");
+                let node = entry_node.and_then(|n| n.get("soak"));
+                let text = match position_text(value, node) {
+                    Some((text, None)) => text,
+                    _ => {
+                        return Err(wrong_type(
+                            file,
+                            &location,
+                            "a soak time such as `2h` or `30m` (a string)",
+                            value,
+                        ))
+                    }
+                };
+                Some(
+                    text.parse::<Soak>()
+                        .map_err(|e| invalid(file, &location, &e.to_string()))?,
+                )
+            }
+        };
         let extra = entry
             .iter()
             .filter(|(k, _)| !ENVIRONMENT_KEYS.contains(&k.as_str()))
@@ -401,11 +425,35 @@ fn build_environments(
         environments.push(Environment {
             id,
             name: name.to_owned(),
+            requires,
+            soak,
             extra,
         });
     }
     check_unique_environments(file, project, &environments)?;
+    check_promotion_gates(file, &key_path(path, "environments"), &environments)?;
     Ok(environments)
+}
+
+/// An environment's `requires`: a list of environment ids (checked against
+/// the project's environments once all are read).
+fn build_requires(
+    file: &str,
+    env_path: &str,
+    entry: &Map<String, Value>,
+    entry_node: Option<&Node>,
+) -> Result<Vec<EnvironmentId>> {
+    const WHAT: &str = "a list of environment ids, such as `[stage]`";
+    let list = match entry.get("requires") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(value) => list_at(file, env_path, "requires", (value, entry_node), WHAT)?,
+    };
+    list.items()
+        .map(|(item_path, item, item_node)| {
+            let id = id_text(file, &item_path, item, item_node, "an environment id")?;
+            EnvironmentId::new(id).map_err(|e| invalid(file, &item_path, &e.to_string()))
+        })
+        .collect()
 }
 
 fn build_image_repositories(

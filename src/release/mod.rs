@@ -16,11 +16,13 @@ use crate::names::{ProjectId, ReleaseId, ServiceId};
 
 mod deployment;
 mod shapes;
+mod size;
 mod timestamp;
 
-pub use deployment::{Deployment, DeploymentRecord};
+pub use deployment::{Deployment, DeploymentKind, DeploymentRecord};
 pub(crate) use shapes::value_kind;
 pub use shapes::{DeploymentEnvironment, ImageEntry, RecordShape, Requester};
+pub use size::{item_size, DYNAMODB_ITEM_LIMIT, MAX_RECORD_SIZE, RECORD_SIZE_WARNING};
 pub use timestamp::{Timestamp, TimestampError};
 
 /// A release: the images of a project frozen at one moment, and the history
@@ -144,6 +146,12 @@ impl Release {
         let at = deployment.date_created;
         self.last_date_deployed = Some(self.last_date_deployed.map_or(at, |last| last.max(at)));
         self.deployments.push(deployment);
+    }
+
+    /// The size of the release's record as DynamoDB counts an item
+    /// ([`item_size`]); compare with [`MAX_RECORD_SIZE`].
+    pub fn record_size(&self) -> usize {
+        item_size(&self.to_json())
     }
 
     /// The release as a JSON object in the record's shape.

@@ -1,13 +1,18 @@
 //! Deploying: the plan of what a deploy writes, and carrying it out.
 
+use std::collections::BTreeSet;
+
 use super::controls::HeldLease;
 use super::*;
 use crate::control::LeaseOperation;
 use crate::error::{Error, PartialDeployment, Result};
 use crate::manifest::Environment;
-use crate::names::{EnvironmentId, ImageUri, ReleaseRef, ServiceId};
-use crate::release::{Deployment, ImageEntry, Release, Requester};
-use crate::store::{ImageStore, ReleaseStore};
+use crate::names::{EnvironmentId, ImageUri, ReleaseId, ReleaseRef, ServiceId};
+use crate::promotion::{check_gates, EnvironmentHistory, GateVerdict, HISTORY_LIMIT};
+use crate::release::{
+    Deployment, DeploymentKind, ImageEntry, Release, MAX_RECORD_SIZE, RECORD_SIZE_WARNING,
+};
+use crate::store::{ImageStore, ReleaseStore, SkippedRecord};
 
 /// weco-deploy falls back to a namespace of its own when the manifest names
 /// none; a guess could write a reference Terraform cannot pull, so this
@@ -120,27 +125,171 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         Ok(images)
     }
 
-    /// The plan to deploy `release` to `environment`, whose label holds
-    /// `label`.
+    /// The promotion gates `kind` of deployment to `environment` must pass:
+    /// `None` when it has none, and for a rollback (the release already ran
+    /// there).
+    pub(super) fn gates_for(
+        &self,
+        environment: &EnvironmentId,
+        kind: &DeploymentKind,
+    ) -> Result<Option<&Environment>> {
+        let config = self.environment(environment.as_str())?;
+        Ok((config.is_gated() && *kind != DeploymentKind::Rollback).then_some(config))
+    }
+
+    /// What a plan reads beside the release and the label, side by side
+    /// with them: unless `replaces` is already known, which release is
+    /// current in `environment` (the newest deployment there, as the
+    /// deployment index shows it), and that release unless it is
+    /// `deploying` (to say which services the deployment changes); and for
+    /// `gates` with a soak time, the newest deployments to each required
+    /// environment.
+    pub(super) async fn plan_context(
+        &self,
+        environment: &EnvironmentId,
+        gates: Option<&Environment>,
+        replaces: Replaced,
+        deploying: Option<&ReleaseId>,
+    ) -> Result<PlanContext> {
+        let project = self.project_id();
+        let current = async {
+            let mut skipped = Vec::new();
+            let replaces = match replaces {
+                Replaced::Known(known) => known,
+                Replaced::Read => {
+                    let recent = self
+                        .releases
+                        .recent_deployments(project, Some(environment), 1)
+                        .await?;
+                    skipped.extend(recent.skipped);
+                    recent.records.into_iter().next().map(|r| r.release_id)
+                }
+            };
+            let replaced = match &replaces {
+                Some(id) if Some(id) != deploying => {
+                    match self.releases.release(project, id).await {
+                        Ok(replaced) => replaced,
+                        Err(error) => {
+                            // An unreadable release is reported, not fatal:
+                            // every service then counts as changed.
+                            let passed = SkippedRecord::from_error(&error, Some(id.as_str()))
+                                .ok_or(error)?;
+                            skipped.push(passed);
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
+            Ok::<_, Error>((replaces, replaced, skipped))
+        };
+        let (current, history) = futures::join!(current, self.gate_history(gates));
+        let ((replaces, replaced, mut skipped), (gate_history, history_skipped)) =
+            (current?, history?);
+        skipped.extend(history_skipped);
+        Ok(PlanContext {
+            replaces,
+            replaced,
+            gate_history,
+            skipped,
+        })
+    }
+
+    /// For an environment whose gates have a soak time, the newest
+    /// [`HISTORY_LIMIT`] deployments to each required environment (one
+    /// history read each, side by side), and the records passed over.
+    async fn gate_history(
+        &self,
+        gates: Option<&Environment>,
+    ) -> Result<(Vec<EnvironmentHistory>, Vec<SkippedRecord>)> {
+        let Some(environment) = gates.filter(|e| e.soak().is_some()) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let project = self.project_id();
+        let reads = environment.requires().iter().map(|required| async move {
+            let recent = self
+                .releases
+                .recent_deployments(project, Some(required), HISTORY_LIMIT)
+                .await?;
+            Ok::<_, Error>((required.clone(), recent))
+        });
+        let mut histories = Vec::new();
+        let mut skipped = Vec::new();
+        for (required, recent) in futures::future::try_join_all(reads).await? {
+            skipped.extend(recent.skipped);
+            histories.push(EnvironmentHistory {
+                environment: required,
+                truncated: recent.records.len() >= HISTORY_LIMIT,
+                deployments: recent.records,
+            });
+        }
+        Ok((histories, skipped))
+    }
+
+    /// The plan to deploy `release` to `environment` as `kind`, whose label
+    /// holds `label`, with what [`plan_context`](Self::plan_context) read.
     pub(super) fn plan_for(
         &self,
         release: Release,
         label: crate::LabelImages,
         environment: &EnvironmentId,
         mut warnings: Vec<Warning>,
+        kind: DeploymentKind,
+        context: PlanContext,
     ) -> Result<DeployPlan> {
         let target = self.deployable_images(&release)?;
+        let PlanContext {
+            replaces,
+            replaced,
+            gate_history,
+            skipped: passed,
+        } = context;
+        warnings.extend(record_warnings(passed));
+        let gates = self
+            .gates_for(environment, &kind)?
+            .map(|environment| GateCheck {
+                requires: environment.requires().to_vec(),
+                soak: environment.soak(),
+                verdict: check_gates(environment, &release, &gate_history, self.clock.now()),
+            });
+        // Relative to the release replaced, so that a rerun after a deploy
+        // that failed part-way records what a whole deploy would have.
+        let mut changed: BTreeSet<ServiceId> = match (&replaces, &replaced) {
+            (Some(id), _) if id == release.release_id() => BTreeSet::new(),
+            (Some(_), Some(replaced)) => target
+                .iter()
+                .filter(|(service, planned)| {
+                    let before = replaced.images().get(service).and_then(|entry| {
+                        let uri = entry.uri()?;
+                        if uri.is_bare_tag() {
+                            self.resolve_tag(service, uri).ok()
+                        } else {
+                            Some(uri.clone())
+                        }
+                    });
+                    before.as_ref() != Some(&planned.image)
+                })
+                .map(|(service, _)| service.clone())
+                .collect(),
+            // Nothing (readable) was there: every service is new there.
+            _ => target.iter().map(|(service, _)| service.clone()).collect(),
+        };
         let mut current = label.images;
         let mut plan = DeployPlan {
             project: self.project_id().clone(),
             release_id: release.release_id().clone(),
             environment: environment.clone(),
+            kind,
+            replaces,
             changes: Vec::new(),
             unchanged: Vec::new(),
             untouched: Vec::new(),
             conflicts: Vec::new(),
+            gates,
             warnings: Vec::new(),
             release,
+            gate_history,
+            changed_services: Vec::new(),
         };
         let mut skipped = Vec::new();
         for parameter in label.skipped {
@@ -173,26 +322,48 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             }
         }
         plan.untouched = current.into_keys().collect();
+        // And any parameter it writes (one changed by hand since).
+        changed.extend(plan.changes.iter().map(|c| c.service.clone()));
+        plan.changed_services = changed.into_iter().collect();
         warnings.extend(parameter_warnings(skipped));
         plan.warnings = warnings;
         Ok(plan)
     }
 
     /// What deploying `release` to `environment` would write, without
-    /// writing anything: one read of the release and one of the
-    /// environment's label, side by side. Pass the plan to
-    /// [`execute`](Self::execute) to carry it out without reading either
-    /// again.
+    /// writing anything, and whether the environment's promotion gates let
+    /// it in ([`DeployPlan::gates`]): side by side, one read of the release,
+    /// one of the environment's label, one of its newest deployment (which
+    /// release the deploy replaces, for the audit trail, then that release
+    /// when it is another one, for the services the deploy changes) and,
+    /// only when the gates have a soak time, one of the newest
+    /// [`HISTORY_LIMIT`] deployments to each required environment. Pass the
+    /// plan to [`execute`](Self::execute) to carry it out without reading
+    /// any of them again.
     pub async fn plan(&self, release: &ReleaseRef, environment: &str) -> Result<DeployPlan> {
         let environment = self.environment(environment)?.id().clone();
-        // Two independent reads, side by side: one round trip less.
+        let kind = DeploymentKind::Deploy;
+        let gates = self.gates_for(&environment, &kind)?;
+        let deploying = match release {
+            ReleaseRef::Id(id) => Some(id),
+            ReleaseRef::Latest => None,
+        };
+        // Independent reads, side by side: round trips saved.
         let label = environment.label();
-        let (resolved, label) = futures::join!(
+        let (resolved, label, context) = futures::join!(
             self.release(release),
-            self.images.label_images(self.project_id(), &label)
+            self.images.label_images(self.project_id(), &label),
+            self.plan_context(&environment, gates, Replaced::Read, deploying)
         );
         let resolved = resolved?;
-        self.plan_for(resolved.release, label?, &environment, resolved.warnings)
+        self.plan_for(
+            resolved.release,
+            label?,
+            &environment,
+            resolved.warnings,
+            kind,
+            context?,
+        )
     }
 
     /// Deploys a release to an environment: [`plan`](Self::plan), then
@@ -208,24 +379,34 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         &self,
         release: &ReleaseRef,
         environment: &str,
-        description: &str,
+        options: impl Into<DeployOptions>,
     ) -> Result<Deployed> {
+        let options = options.into();
+        options.check()?;
         let plan = self.plan(release, environment).await?;
-        self.execute(plan, description).await
+        self.execute(plan, options).await
     }
 
     /// Carries out a plan made by [`plan`](Self::plan): writes its changes
     /// to the environment's label and records the deployment of the plan's
     /// release. Nothing is read again, so what is executed is what was
-    /// shown.
+    /// shown. `options` is the description, or [`DeployOptions`] with a
+    /// reason to bypass the gates.
     ///
-    /// Fails before writing anything if the plan is for another project or
-    /// environment this tracker does not know, or has
-    /// [`conflicts`](DeployPlan::conflicts)
-    /// ([`Error::ConflictingParameters`]). Failures part-way are reported
+    /// This is where a deploy decides to write. Before the first write it
+    /// checks the environment's promotion gates again, with the time now
+    /// ([`check_gates`]): unmet, it fails with [`Error::GatesNotMet`] unless
+    /// `options` bypass them, in which case the deployment is recorded as a
+    /// [`DeploymentKind::Bypass`] with the reason. It also fails before
+    /// writing anything if the plan is for another project or environment
+    /// this tracker does not know, has [`conflicts`](DeployPlan::conflicts)
+    /// ([`Error::ConflictingParameters`]), or if recording the deployment
+    /// would take the release's record past [`MAX_RECORD_SIZE`]
+    /// ([`Error::ReleaseRecordFull`]; past [`RECORD_SIZE_WARNING`] it deploys
+    /// with a [`Warning::RecordNearlyFull`]). Failures part-way are reported
     /// as for [`deploy`](Self::deploy).
     ///
-    /// With [`with_controls`](Self::with_controls), it takes the
+    /// With [`with_controls`](Self::with_controls), it then takes the
     /// environment's lease before the first write and gives it back at the
     /// end, also on failure (a lease that cannot be given back is a
     /// [`Warning::LeaseNotReleased`] and expires by itself). Before writing
@@ -236,7 +417,13 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// was lost meanwhile (taken over after expiry, or force-unlocked), the
     /// deploy stops there with [`Error::PartialDeployment`] whose source is
     /// [`Error::LeaseLost`].
-    pub async fn execute(&self, plan: DeployPlan, description: &str) -> Result<Deployed> {
+    pub async fn execute(
+        &self,
+        plan: DeployPlan,
+        options: impl Into<DeployOptions>,
+    ) -> Result<Deployed> {
+        let options = options.into();
+        options.check()?;
         let project = self.project_id();
         if &plan.project != project {
             return Err(Error::InvalidArgument {
@@ -256,27 +443,60 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                 parameters: plan.conflicts.into_iter().map(|c| c.name).collect(),
             });
         }
+        let now = self.clock.now();
+        let mut kind = plan.kind.clone();
+        let mut bypassed = None;
+        if kind != DeploymentKind::Rollback && environment.is_gated() {
+            if let GateVerdict::Unmet(unmet) =
+                check_gates(environment, &plan.release, &plan.gate_history, now)
+            {
+                let Some(reason) = options.bypass_gates.clone() else {
+                    return Err(Error::GatesNotMet {
+                        project: project.clone(),
+                        release: plan.release_id,
+                        environment: plan.environment,
+                        unmet,
+                    });
+                };
+                kind = DeploymentKind::Bypass;
+                bypassed = Some(reason);
+            }
+        }
         // Ask for the requester before writing, so a failure here leaves
         // nothing half-done.
         let requested_by = self.requester.requester().await?;
-        let mut lease = self
-            .enter(&plan, &requested_by, LeaseOperation::Deploy)
-            .await?;
-        let result = self
-            .carry_out(
-                plan,
-                description,
-                environment,
-                &requested_by,
-                lease.as_mut(),
-            )
-            .await;
+        let shape = self.deployment_shape(&plan.release);
+        let description = if options.description.is_empty() {
+            DEFAULT_DESCRIPTION
+        } else {
+            options.description.as_str()
+        };
+        // The whole entry is decided, and sized, before any side effect.
+        let operation = match kind {
+            DeploymentKind::Rollback => LeaseOperation::Rollback,
+            _ => LeaseOperation::Deploy,
+        };
+        let mut deployment =
+            Deployment::in_shape(shape, environment, now, &requested_by, description)
+                .with_deployment_id(self.ids.new_deployment_id())
+                .with_kind(kind)
+                .with_changed_services(plan.changed_services.iter().cloned());
+        if let Some(replaced) = &plan.replaces {
+            deployment = deployment.with_replaced_release(replaced.clone());
+        }
+        if let Some(reason) = bypassed {
+            deployment = deployment.with_bypass_reason(reason);
+        }
+        let size_warning = self.check_record_size(&plan.release, &deployment, &plan.environment)?;
+        let mut lease = self.enter(&plan, &requested_by, operation).await?;
+        let result = self.carry_out(plan, deployment, lease.as_mut()).await;
         // Given back whatever happened; if that fails, it expires.
         let unreleased = match lease {
             Some(held) => held.release().await,
             None => None,
         };
         let mut deployed = result?;
+        deployed.warnings.extend(size_warning);
         deployed.warnings.extend(unreleased);
         Ok(deployed)
     }
@@ -286,13 +506,10 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     async fn carry_out(
         &self,
         plan: DeployPlan,
-        description: &str,
-        environment: &Environment,
-        requested_by: &Requester,
+        deployment: Deployment,
         mut lease: Option<&mut HeldLease>,
     ) -> Result<Deployed> {
         let project = self.project_id();
-        let shape = self.deployment_shape(&plan.release);
         let mut written = Vec::with_capacity(plan.changes.len());
         let mut changes = plan.changes.into_iter().peekable();
         // A batch of writes at a time, the lease kept before each batch: a
@@ -347,18 +564,6 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                 Err(other) => return Err(other),
             }
         }
-        let description = if description.is_empty() {
-            DEFAULT_DESCRIPTION
-        } else {
-            description
-        };
-        let deployment = Deployment::in_shape(
-            shape,
-            environment,
-            self.clock.now(),
-            requested_by,
-            description,
-        );
         let updated = self
             .releases
             .add_deployment(project, &plan.release_id, &deployment)
@@ -386,21 +591,88 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         &self,
         request: PrepareRequest,
         environment: &str,
-        description: &str,
+        options: impl Into<DeployOptions>,
     ) -> Result<(Prepared, Deployed)> {
+        let options = options.into();
+        options.check()?;
         let environment = self.environment(environment)?.id().clone();
-        // The environment's label does not depend on the new release: read
-        // it while the release is made.
+        let kind = DeploymentKind::Deploy;
+        let gates = self.gates_for(&environment, &kind)?;
+        // The environment's label and history do not depend on the new
+        // release: read them while the release is made.
         let label = environment.label();
-        let (prepared, label) = futures::join!(
+        let (prepared, label, context) = futures::join!(
             self.prepare(request),
-            self.images.label_images(self.project_id(), &label)
+            self.images.label_images(self.project_id(), &label),
+            self.plan_context(&environment, gates, Replaced::Read, None)
         );
         let prepared = prepared?;
-        let plan = self.plan_for(prepared.release.clone(), label?, &environment, Vec::new())?;
-        let deployed = self.execute(plan, description).await?;
+        let plan = self.plan_for(
+            prepared.release.clone(),
+            label?,
+            &environment,
+            Vec::new(),
+            kind,
+            context?,
+        )?;
+        let deployed = self.execute(plan, options).await?;
         Ok((prepared, deployed))
     }
+
+    /// Refuses a deployment that would take `release`'s record past
+    /// [`MAX_RECORD_SIZE`]; a warning when it passes
+    /// [`RECORD_SIZE_WARNING`].
+    fn check_record_size(
+        &self,
+        release: &Release,
+        deployment: &Deployment,
+        environment: &EnvironmentId,
+    ) -> Result<Option<Warning>> {
+        let before = release.record_size();
+        let mut after = release.clone();
+        after.record_deployment(deployment.clone());
+        let size = after.record_size();
+        if size > MAX_RECORD_SIZE {
+            return Err(Error::ReleaseRecordFull {
+                project: self.project_id().clone(),
+                release: release.release_id().clone(),
+                environment: environment.clone(),
+                size,
+                limit: MAX_RECORD_SIZE,
+            });
+        }
+        if size <= RECORD_SIZE_WARNING {
+            return Ok(None);
+        }
+        let each = size.saturating_sub(before).max(1);
+        Ok(Some(Warning::RecordNearlyFull {
+            release: release.release_id().clone(),
+            size,
+            more: (MAX_RECORD_SIZE - size) / each,
+        }))
+    }
+}
+
+/// Whether a plan still has to read which release is current in its
+/// environment.
+pub(super) enum Replaced {
+    /// Read it (one history read, beside the label read).
+    Read,
+    /// Already read: this release, or none.
+    Known(Option<ReleaseId>),
+}
+
+/// What a plan reads beside the release and the label
+/// ([`ReleaseTracker::plan_context`]).
+pub(super) struct PlanContext {
+    /// The release current in the environment.
+    replaces: Option<ReleaseId>,
+    /// That release, read when it is not the one deployed.
+    replaced: Option<Release>,
+    /// The required environments' newest deployments, for a soak.
+    gate_history: Vec<EnvironmentHistory>,
+    /// Records passed over on the way.
+    skipped: Vec<SkippedRecord>,
 }
 
 /// The image a deploy writes for one service.

@@ -13,16 +13,17 @@ mod queries;
 mod releases;
 mod reports;
 mod requests;
+mod rollback;
 mod sources;
 
 pub use crate::write::DEFAULT_WRITE_CONCURRENCY;
 pub use admin::ControlsStatus;
 pub use controls::DEFAULT_LEASE_TTL;
 pub use reports::{
-    CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, ImageChange, PlannedWrite,
-    Prepared, ReleaseDiff,
+    CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, GateCheck, ImageChange,
+    PlannedWrite, Prepared, ReleaseDiff,
 };
-pub use requests::{ImageSource, PrepareRequest, UpdateRequest};
+pub use requests::{DeployOptions, ImageSource, PrepareRequest, UpdateRequest};
 pub use sources::{Clock, IdGenerator, RandomIds, RequesterSource, SystemClock};
 
 use std::fmt;
@@ -30,8 +31,8 @@ use std::sync::Arc;
 
 use crate::control::{ControlStore, Lease};
 use crate::manifest::Project;
-use crate::names::ProjectId;
-use crate::release::{RecordShape, Release};
+use crate::names::{ProjectId, ReleaseId};
+use crate::release::{RecordShape, Release, MAX_RECORD_SIZE};
 use crate::store::{ImageStore, ReleaseStore, SkippedParameter, SkippedRecord};
 
 /// The description recorded when none is given (the old tools' default, so
@@ -47,6 +48,18 @@ pub enum Warning {
     SkippedParameter(SkippedParameter),
     /// A release record that could not be decoded.
     SkippedRecord(SkippedRecord),
+    /// The release's record is filling up: past
+    /// [`RECORD_SIZE_WARNING`](crate::release::RECORD_SIZE_WARNING) with the
+    /// deployment just recorded. At [`MAX_RECORD_SIZE`] deploys of it are
+    /// refused ([`Error::ReleaseRecordFull`](crate::Error::ReleaseRecordFull)).
+    RecordNearlyFull {
+        /// The release.
+        release: ReleaseId,
+        /// Its record's size, in bytes as DynamoDB counts them.
+        size: usize,
+        /// How many more deployments like this one would fit.
+        more: usize,
+    },
     /// A deploy finished but could not give its environment's lease back;
     /// the lease expires by itself.
     LeaseNotReleased {
@@ -62,6 +75,17 @@ impl fmt::Display for Warning {
         match self {
             Warning::SkippedParameter(skipped) => skipped.fmt(f),
             Warning::SkippedRecord(skipped) => skipped.fmt(f),
+            Warning::RecordNearlyFull {
+                release,
+                size,
+                more,
+            } => write!(
+                f,
+                "release {release}'s record is {size} bytes, {}% of the {MAX_RECORD_SIZE} a \
+                 release record may hold: about {more} more deployments like this one fit; \
+                 make a new release of the same images before then",
+                size * 100 / MAX_RECORD_SIZE
+            ),
             Warning::LeaseNotReleased { lease, reason } => write!(
                 f,
                 "the lease {} on environment `{}` was not released ({}); it expires at {} UTC",

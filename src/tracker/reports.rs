@@ -6,7 +6,8 @@ use std::fmt;
 
 use super::*;
 use crate::names::{EnvironmentId, Escaped, ImageUri, ProjectId, ReleaseId, ServiceId};
-use crate::release::{Deployment, ImageEntry, Release};
+use crate::promotion::{EnvironmentHistory, GateVerdict, Soak};
+use crate::release::{Deployment, DeploymentKind, ImageEntry, Release};
 use crate::store::SkippedParameter;
 
 /// A release made by [`ReleaseTracker::prepare`] or
@@ -76,6 +77,16 @@ pub struct DeployPlan {
     pub release_id: ReleaseId,
     /// The environment.
     pub environment: EnvironmentId,
+    /// The kind of deployment executing the plan records:
+    /// [`DeploymentKind::Deploy`] from [`ReleaseTracker::plan`] (a
+    /// [`DeploymentKind::Bypass`] if executed past unmet gates),
+    /// [`DeploymentKind::Rollback`] from [`ReleaseTracker::plan_rollback`].
+    pub kind: DeploymentKind,
+    /// The release current in the environment when the plan was made (the
+    /// newest deployment there, as the store's deployment listing showed
+    /// it); `None` if nothing was deployed there. Recorded as the
+    /// deployment's [`replaced_release`](Deployment::replaced_release).
+    pub replaces: Option<ReleaseId>,
     /// Parameters that would be written, by service.
     pub changes: Vec<PlannedWrite>,
     /// Parameters that already hold the release's image.
@@ -88,11 +99,55 @@ pub struct DeployPlan {
     /// image): while there are any, executing the plan fails with
     /// [`Error::ConflictingParameters`](crate::Error::ConflictingParameters) before writing anything.
     pub conflicts: Vec<SkippedParameter>,
+    /// The environment's promotion gates and what they say of the release
+    /// now; `None` when the environment has none, and for a rollback (the
+    /// release already ran there). [`ReleaseTracker::execute`] checks them
+    /// again, with the time then, before its first write.
+    pub gates: Option<GateCheck>,
     /// What was passed over: other parameters under the environment's label
     /// that are not images, and unreadable release records skipped while
-    /// resolving `latest`.
+    /// resolving `latest` or reading the environments' deployments.
     pub warnings: Vec<Warning>,
     pub(super) release: Release,
+    /// The newest deployments to each required environment with a soak,
+    /// read for the gates.
+    pub(super) gate_history: Vec<EnvironmentHistory>,
+    /// See [`DeployPlan::changed_services`].
+    pub(super) changed_services: Vec<ServiceId>,
+}
+
+/// An environment's promotion gates and their verdict on a release.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateCheck {
+    /// The environments the release must have been deployed to first.
+    pub requires: Vec<EnvironmentId>,
+    /// How long it must have been current in each.
+    pub soak: Option<Soak>,
+    /// Whether it meets them, and if not, what it lacks.
+    pub verdict: GateVerdict,
+}
+
+impl fmt::Display for GateCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let required: Vec<String> = self.requires.iter().map(ToString::to_string).collect();
+        let what = match self.soak {
+            Some(soak) => format!(
+                "deployed to {} and current there for {soak}",
+                required.join(", ")
+            ),
+            None => format!("deployed to {}", required.join(", ")),
+        };
+        match &self.verdict {
+            GateVerdict::Pass => write!(f, "gates: pass ({what})"),
+            GateVerdict::Unmet(unmet) => {
+                write!(f, "gates: NOT MET ({what})")?;
+                for requirement in unmet {
+                    write!(f, "\n  - {requirement}")?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 impl DeployPlan {
@@ -105,15 +160,40 @@ impl DeployPlan {
     pub fn release(&self) -> &Release {
         &self.release
     }
+
+    /// The services the deployment changes, recorded as its
+    /// [`changed_services`](Deployment::changed_services): those whose
+    /// image differs from the release it replaces, and any whose parameter
+    /// it writes (changed by hand since); every service of the release when
+    /// it replaces none. Measured against the release replaced rather than
+    /// the label alone, so that the rerun of a deploy that failed part-way
+    /// records what the whole deploy would have.
+    pub fn changed_services(&self) -> &[ServiceId] {
+        &self.changed_services
+    }
+
+    /// Whether the environment's promotion gates let the release in (true
+    /// when there are none, and for a rollback).
+    pub fn gates_pass(&self) -> bool {
+        self.gates.as_ref().is_none_or(|g| g.verdict.passed())
+    }
 }
 
 impl fmt::Display for DeployPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            DeploymentKind::Rollback => {
+                write!(f, "roll back {} to {}", self.environment, self.release_id)?
+            }
+            _ => write!(f, "deploy {} to {}", self.release_id, self.environment)?,
+        }
+        match &self.replaces {
+            Some(replaced) => write!(f, " (replacing {replaced})")?,
+            None => write!(f, " (the first deployment there)")?,
+        }
         writeln!(
             f,
-            "deploy {} to {}: {} to write, {} unchanged, {} untouched",
-            self.release_id,
-            self.environment,
+            ": {} to write, {} unchanged, {} untouched",
             self.changes.len(),
             self.unchanged.len(),
             self.untouched.len()
@@ -145,7 +225,15 @@ impl fmt::Display for DeployPlan {
                 Escaped::whole(&conflict.reason)
             )?;
         }
-        Ok(())
+        match (&self.gates, &self.kind) {
+            (Some(gates), _) => writeln!(f, "{gates}"),
+            (None, DeploymentKind::Rollback) => writeln!(
+                f,
+                "gates: not checked (a rollback to a release that ran in {})",
+                self.environment
+            ),
+            (None, _) => writeln!(f, "gates: none"),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::error::{Error, Result};
 use crate::names::{ImageUri, Label, ReleaseRef, ServiceId};
 
 /// Where an image for one service comes from, when a release takes it from
@@ -80,5 +81,87 @@ impl UpdateRequest {
     pub fn description(mut self, description: impl Into<String>) -> UpdateRequest {
         self.description = Some(description.into());
         self
+    }
+}
+
+/// How [`ReleaseTracker::execute`](super::ReleaseTracker::execute) (and
+/// `deploy`, `release_deploy`, `rollback`) records a deployment: why it is
+/// made and, to go past unmet promotion gates, why they are bypassed.
+///
+/// A description converts into options, so `deploy(&release, "stage", "weekly")`
+/// reads as before:
+///
+/// ```
+/// use release_tracking::DeployOptions;
+///
+/// let plain: DeployOptions = "weekly deploy".into();
+/// assert_eq!(plain.bypass_reason(), None);
+/// let hotfix = DeployOptions::new("hotfix").bypass_gates("INC-123: prod is down");
+/// assert_eq!(hotfix.bypass_reason(), Some("INC-123: prod is down"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeployOptions {
+    pub(super) description: String,
+    pub(super) bypass_gates: Option<String>,
+}
+
+impl DeployOptions {
+    /// A deployment made for `description` (empty: [`DEFAULT_DESCRIPTION`](super::DEFAULT_DESCRIPTION)).
+    pub fn new(description: impl Into<String>) -> DeployOptions {
+        DeployOptions {
+            description: description.into(),
+            bypass_gates: None,
+        }
+    }
+
+    /// Deploys even if the environment's promotion gates are not met, for
+    /// `reason` (required, not blank). When they are not met, the deployment
+    /// is recorded as a [`DeploymentKind::Bypass`](crate::DeploymentKind::Bypass)
+    /// with the reason, and its requester is who bypassed them; when they
+    /// are met, nothing is bypassed and it is an ordinary deployment.
+    pub fn bypass_gates(mut self, reason: impl Into<String>) -> DeployOptions {
+        self.bypass_gates = Some(reason.into());
+        self
+    }
+
+    /// The description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The reason to bypass the gates, if one was given.
+    pub fn bypass_reason(&self) -> Option<&str> {
+        self.bypass_gates.as_deref()
+    }
+
+    /// A bypass needs a reason: a blank one is [`Error::InvalidArgument`].
+    pub(super) fn check(&self) -> Result<()> {
+        match &self.bypass_gates {
+            Some(reason) if reason.trim().is_empty() => Err(Error::InvalidArgument {
+                argument: "bypass_gates",
+                reason: "say why the promotion gates are bypassed (the reason is recorded with \
+                         the deployment)"
+                    .to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl From<&str> for DeployOptions {
+    fn from(description: &str) -> DeployOptions {
+        DeployOptions::new(description)
+    }
+}
+
+impl From<String> for DeployOptions {
+    fn from(description: String) -> DeployOptions {
+        DeployOptions::new(description)
+    }
+}
+
+impl From<&String> for DeployOptions {
+    fn from(description: &String) -> DeployOptions {
+        DeployOptions::new(description.as_str())
     }
 }

@@ -59,12 +59,18 @@ impl<T: RequesterSource + ?Sized> RequesterSource for Arc<T> {
     }
 }
 
-/// Where new release ids come from.
+/// Where new release and deployment ids come from.
 ///
-/// Any `Fn() -> ReleaseId` closure is a generator.
+/// Any `Fn() -> ReleaseId` closure is a generator (its deployment ids are
+/// random).
 pub trait IdGenerator: Send + Sync {
     /// A new, unused release id.
     fn new_release_id(&self) -> ReleaseId;
+
+    /// A new, unused deployment id (default: a random UUID v4 string).
+    fn new_deployment_id(&self) -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
 }
 
 impl<F: Fn() -> ReleaseId + Send + Sync> IdGenerator for F {

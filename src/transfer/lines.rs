@@ -79,7 +79,8 @@ fn fields(value: Value) -> Map<String, Value> {
 }
 
 /// The line of something the export passed over; `None` for warnings that
-/// are not about what was read (an export takes no lease).
+/// are not about what was read (an export takes no lease and records no
+/// deployment).
 fn skipped_line(warning: &Warning) -> Option<Value> {
     Some(match warning {
         Warning::SkippedRecord(skipped) => line_of(
@@ -99,7 +100,7 @@ fn skipped_line(warning: &Warning) -> Option<Value> {
                 "reason": skipped.reason,
             })),
         ),
-        Warning::LeaseNotReleased { .. } => return None,
+        Warning::LeaseNotReleased { .. } | Warning::RecordNearlyFull { .. } => return None,
     })
 }
 

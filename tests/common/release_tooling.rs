@@ -20,6 +20,13 @@
 //!   Deploying writes a release's images to the environment's label, so a
 //!   release's image values are checked for this too.
 //!
+//! No reader dereferences a deployment's other attributes (weco-deploy's
+//! `details`, this crate's audit trail: `deployment_id`, `kind`,
+//! `replaced_release`, `changed_services`, `bypass_reason`); only
+//! `show-release` prints them, so they are checked for numbers alone (and,
+//! in stored items, for sets: `release_tooling_problems_in_item` in
+//! `tests/common/aws.rs`).
+//!
 //! Include with `#[path = "common/release_tooling.rs"] mod release_tooling;`.
 
 #![allow(dead_code)]

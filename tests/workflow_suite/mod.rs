@@ -7,7 +7,10 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+mod promotion;
 mod shared_tables;
+#[allow(unused_imports)] // used by the test files that expand `workflow_tests!`
+pub use promotion::*;
 #[allow(unused_imports)] // used by the test files that expand `workflow_tests!`
 pub use shared_tables::*;
 
@@ -844,6 +847,11 @@ macro_rules! workflow_tests {
             bare_tags_are_undeployable_and_nothing_is_written,
             bare_tags_resolve_through_the_manifest,
             execute_deploys_the_planned_release_even_if_latest_moved,
+            deploy_records_the_audit_trail,
+            a_release_record_near_the_size_limit_warns_then_refuses,
+            a_release_must_pass_through_the_required_environment,
+            the_soak_time_is_measured_and_a_bypass_is_recorded,
+            rollback_returns_to_the_release_before,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
