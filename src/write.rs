@@ -22,13 +22,23 @@ use crate::{
 /// client down instead of failing the deploy.
 pub const DEFAULT_WRITE_CONCURRENCY: usize = 10;
 
+/// What must hold before each write starts (a deploy's lease, kept alive).
+#[async_trait::async_trait]
+pub(crate) trait BeforeWrite: Send {
+    /// `Err` stops the deploy before the next write, with this error.
+    async fn before_write(&mut self) -> Result<()>;
+}
+
 /// Writes each change's image to `environment`'s label, at most `limit` at a
-/// time, and returns the services written, in plan order.
+/// time, and returns the services written, in plan order. `gate` is asked
+/// before each write starts.
 ///
-/// After a write fails no other write starts, and the ones in flight are
-/// awaited, so the error says exactly which parameters hold the release's
-/// image: [`Error::PartialDeployment`], in plan order whatever order the
-/// writes completed in. Running the deploy again writes the rest.
+/// After a write fails (or `gate` refuses) no other write starts, and the
+/// ones in flight are awaited, so the error says exactly which parameters
+/// hold the release's image: [`Error::PartialDeployment`], in plan order
+/// whatever order the writes completed in. Running the deploy again writes
+/// the rest.
+#[allow(clippy::too_many_arguments)] // one batch of writes, described whole
 pub(crate) async fn write_changes<I: ImageStore>(
     images: &I,
     project: &ProjectId,
@@ -36,6 +46,7 @@ pub(crate) async fn write_changes<I: ImageStore>(
     environment: &EnvironmentId,
     changes: Vec<PlannedWrite>,
     limit: usize,
+    gate: &mut dyn BeforeWrite,
 ) -> Result<Vec<ServiceId>> {
     let label = environment.label();
     let limit = limit.max(1);
@@ -51,6 +62,11 @@ pub(crate) async fn write_changes<I: ImageStore>(
                 let Some((index, change)) = queue.next() else {
                     break;
                 };
+                if let Err(refused) = gate.before_write().await {
+                    failed = true;
+                    outcomes[index] = Some(Err(refused));
+                    break;
+                }
                 let label = &label;
                 in_flight.push(async move {
                     let result = images

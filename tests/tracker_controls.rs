@@ -213,6 +213,8 @@ fn tracker(setup: &Setup, ttl_seconds: u64) -> Tracker {
     .with_controls(setup.releases.clone())
     .with_lease_host("ci-runner-1")
     .with_lease_ttl(Duration::from_secs(ttl_seconds))
+    // One write at a time, so the tests can say which write sees what.
+    .with_write_concurrency(1)
 }
 
 fn id_of(release: &Release) -> ReleaseRef {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::controls::HeldLease;
 use super::*;
 use crate::control::LeaseOperation;
-use crate::error::{Error, PartialDeployment, Result};
+use crate::error::{Error, Result};
 use crate::manifest::Environment;
 use crate::names::{EnvironmentId, ImageUri, ReleaseId, ReleaseRef, ServiceId};
 use crate::promotion::{check_gates, EnvironmentHistory, GateVerdict, HISTORY_LIMIT};
@@ -507,63 +507,25 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         &self,
         plan: DeployPlan,
         deployment: Deployment,
-        mut lease: Option<&mut HeldLease>,
+        lease: Option<&mut HeldLease>,
     ) -> Result<Deployed> {
         let project = self.project_id();
-        let mut written = Vec::with_capacity(plan.changes.len());
-        let mut changes = plan.changes.into_iter().peekable();
-        // A batch of writes at a time, the lease kept before each batch: a
-        // lease lost before a batch stops the deploy there.
-        while changes.peek().is_some() {
-            let batch: Vec<PlannedWrite> = changes.by_ref().take(self.write_concurrency).collect();
-            let kept = match lease.as_deref_mut() {
-                Some(held) => held.keep(self.clock.now()).await,
-                None => Ok(()),
-            };
-            let outcome = match kept {
-                Ok(()) => {
-                    crate::write::write_changes(
-                        &self.images,
-                        project,
-                        &plan.release_id,
-                        &plan.environment,
-                        batch,
-                        self.write_concurrency,
-                    )
-                    .await
-                }
-                Err(lost) => {
-                    let not_written: Vec<ServiceId> =
-                        batch.into_iter().map(|c| c.service).collect();
-                    match not_written.first().cloned() {
-                        Some(failed) => {
-                            Err(Error::PartialDeployment(Box::new(PartialDeployment {
-                                project: project.clone(),
-                                release: plan.release_id.clone(),
-                                environment: plan.environment.clone(),
-                                written: Vec::new(),
-                                failed,
-                                not_written,
-                                source: lost,
-                                also_failed: Vec::new(),
-                            })))
-                        }
-                        None => Err(lost),
-                    }
-                }
-            };
-            match outcome {
-                Ok(batch_written) => written.extend(batch_written),
-                // What earlier batches wrote, and the batches not started.
-                Err(Error::PartialDeployment(mut partial)) => {
-                    written.append(&mut partial.written);
-                    partial.written = written;
-                    partial.not_written.extend(changes.map(|c| c.service));
-                    return Err(Error::PartialDeployment(partial));
-                }
-                Err(other) => return Err(other),
-            }
-        }
+        // The lease is kept before each write starts: a lease lost stops
+        // the deploy before its next write.
+        let mut gate = KeepLease {
+            lease,
+            clock: self.clock.as_ref(),
+        };
+        let written = crate::write::write_changes(
+            &self.images,
+            project,
+            &plan.release_id,
+            &plan.environment,
+            plan.changes,
+            self.write_concurrency,
+            &mut gate,
+        )
+        .await?;
         let updated = self
             .releases
             .add_deployment(project, &plan.release_id, &deployment)
@@ -673,6 +635,22 @@ pub(super) struct PlanContext {
     gate_history: Vec<EnvironmentHistory>,
     /// Records passed over on the way.
     skipped: Vec<SkippedRecord>,
+}
+
+/// Keeps a deploy's lease (if it holds one) before each of its writes.
+struct KeepLease<'a> {
+    lease: Option<&'a mut HeldLease>,
+    clock: &'a dyn Clock,
+}
+
+#[async_trait::async_trait]
+impl crate::write::BeforeWrite for KeepLease<'_> {
+    async fn before_write(&mut self) -> Result<()> {
+        match self.lease.as_deref_mut() {
+            Some(held) => held.keep(self.clock.now()).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// The image a deploy writes for one service.
