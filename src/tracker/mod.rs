@@ -9,6 +9,7 @@
 mod admin;
 mod controls;
 mod deploy;
+mod plan;
 mod queries;
 mod releases;
 mod reports;

@@ -8,7 +8,7 @@ use crate::promotion::{RollbackRefusal, HISTORY_LIMIT};
 use crate::release::DeploymentKind;
 use crate::store::{ImageStore, ReleaseStore};
 
-use super::deploy::Replaced;
+use super::plan::Replaced;
 
 impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// The plan of rolling `environment` back: to `to`, or to the release
