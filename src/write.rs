@@ -13,13 +13,15 @@ use crate::{
 /// says otherwise.
 ///
 /// A round trip to SSM takes tens of milliseconds, so writes one after
-/// another cost 10–20 s for 300 services; 10 at a time makes that 1–2 s.
-/// More buys little: Parameter Store's throughput quota is per account and
-/// region (40 transactions per second by default, shared with every other
-/// reader and writer of parameters), so a larger burst only meets throttling
-/// sooner. When it does, the AWS stores' adaptive retry mode
-/// ([`AwsSettings`](crate::aws::AwsSettings), feature `aws`) slows the
-/// client down instead of failing the deploy.
+/// another cost 10–20 s for 300 services; 10 at a time, 30 round trips. More
+/// is not better: Parameter Store's throughput quota is per account and
+/// region (40 transactions per second by default for reads, shared with
+/// every other client; writes are reported to be allowed far fewer), so a
+/// deploy that is throttled is paced by the adaptive retry mode of the AWS
+/// stores (`aws::AwsSettings`, feature `aws`), and the larger the
+/// first burst, the more writes are refused before that pacing starts.
+/// Against a quota of 5 writes per second, 95 writes 10 at a time completed
+/// in every run, 20 at a time failed (`BENCHMARKS.md`).
 pub const DEFAULT_WRITE_CONCURRENCY: usize = 10;
 
 /// What must hold before each write starts (a deploy's lease, kept alive).
