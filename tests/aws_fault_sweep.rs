@@ -462,3 +462,152 @@ async fn control_changes_survive_a_fault_at_every_call() {
         );
     }
 }
+
+/// A project where release R1 and then R2 were deployed to stage (R2
+/// changing two of four services); returns (R1, R2).
+async fn rollback_scene(project_id: &ProjectId) -> (Release, Release) {
+    aws_common::release_store(project_id).await;
+    let hours_before = |h: i64| noon().add_micros(-h * 3600 * 1_000_000);
+    let latest = Label::latest();
+    let at = |h| async move { tracker_at(project_id, &FailCall::default(), hours_before(h)).await };
+    let services = ["archivist", "bagger", "notifier", "replicator"];
+    for service in services {
+        at(3)
+            .await
+            .publish(&latest, &svc(service), &image(service, "ref.old"))
+            .await
+            .expect("publish");
+    }
+    let first = at(3)
+        .await
+        .prepare(release_tracking::PrepareRequest::latest().description("R1"))
+        .await
+        .expect("prepare R1")
+        .release;
+    let stage = |release: &Release| ReleaseRef::Id(release.release_id().clone());
+    at(3)
+        .await
+        .deploy(&stage(&first), "stage", "R1")
+        .await
+        .expect("deploy R1");
+    for service in &services[..2] {
+        at(2)
+            .await
+            .publish(&latest, &svc(service), &image(service, "ref.new"))
+            .await
+            .expect("publish");
+    }
+    let second = at(2)
+        .await
+        .prepare(release_tracking::PrepareRequest::latest().description("R2"))
+        .await
+        .expect("prepare R2")
+        .release;
+    at(1)
+        .await
+        .deploy(&stage(&second), "stage", "R2")
+        .await
+        .expect("deploy R2");
+    (first, second)
+}
+
+/// What a rollback leaves: the stage label and R1's deployments (where the
+/// rollback is recorded), with R2's id as `R2`.
+async fn rollback_outcome(
+    project_id: &ProjectId,
+    (first, second): &(Release, Release),
+) -> (BTreeMap<String, String>, String) {
+    let (images, deployments) = outcome(project_id, first).await;
+    (
+        images,
+        deployments.replace(second.release_id().as_str(), "R2"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_survives_a_fault_at_every_call() {
+    let reference = aws_common::fresh_project("sweep");
+    let releases = rollback_scene(&reference).await;
+    let counted = FailCall::default();
+    let rolled = tracker(&reference, &counted)
+        .await
+        .rollback("stage", None, "back")
+        .await
+        .expect("the fault-free rollback");
+    assert_eq!(
+        rolled.written.len(),
+        2,
+        "R1 differs from R2 in two services"
+    );
+    let calls = counted.operations();
+    let m = calls.len();
+    let expected = rollback_outcome(&reference, &releases).await;
+
+    for i in 1..=m {
+        let project_id = aws_common::fresh_project("sweep");
+        let releases = rollback_scene(&project_id).await;
+        let before = rollback_outcome(&project_id, &releases).await;
+        let faults = FailCall::at(i);
+        let result = tracker_at(&project_id, &faults, noon())
+            .await
+            .rollback("stage", None, "back")
+            .await;
+        let failed = faults.operations()[i - 1].clone();
+        let after = rollback_outcome(&project_id, &releases).await;
+        match result {
+            Ok(done) => {
+                // Only giving the lease back may fail once the rollback is
+                // done; the lease expires by itself.
+                assert_eq!(
+                    failed, "DeleteItem",
+                    "call {i} failed, yet the rollback succeeded"
+                );
+                assert!(
+                    done.warnings
+                        .iter()
+                        .any(|w| matches!(w, Warning::LeaseNotReleased { .. })),
+                    "call {i}: {:?}",
+                    done.warnings
+                );
+                assert_eq!(
+                    after.0, expected.0,
+                    "call {i}: the rollback itself is complete"
+                );
+                continue;
+            }
+            Err(err) => {
+                let text = chain(&err);
+                assert_eq!(
+                    after.1, before.1,
+                    "call {i} ({failed}): no rollback may be recorded: {text}"
+                );
+                if let Error::PartialDeployment(partial) = &err {
+                    for service in &partial.not_written {
+                        assert_eq!(
+                            after.0.get(service.as_str()),
+                            before.0.get(service.as_str()),
+                            "call {i}: {service} is reported not written but was: {text}"
+                        );
+                    }
+                } else if !matches!(err, Error::DeploymentNotRecorded { .. }) {
+                    assert_eq!(
+                        after.0, before.0,
+                        "call {i} ({failed}) before any write: {text}"
+                    );
+                }
+                assert!(text.contains("injected fault"), "call {i}: {text}");
+            }
+        }
+        tracker(&project_id, &FailCall::default())
+            .await
+            .rollback("stage", None, "back")
+            .await
+            .unwrap_or_else(|e| panic!("rerun after a fault at call {i} ({failed}): {e}"));
+        assert_eq!(
+            rollback_outcome(&project_id, &releases).await,
+            expected,
+            "after a fault at call {i} ({failed}) and a rerun"
+        );
+    }
+    println!("rollback: {m} of {m} fault points survived ({calls:?})");
+}
