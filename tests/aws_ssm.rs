@@ -164,6 +164,86 @@ async fn parameters_that_are_not_images_are_reported_not_merged() {
     assert!(reason("/list").contains("StringList"), "{skipped:#?}");
 }
 
+/// A deploy's read of its release's services, by name: 10 names a
+/// `GetParameters` call, every name asked once. It returns what the whole
+/// label's read returns for those services, the parameters of another type
+/// among them included, and nothing of the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_by_name_is_the_label_read_kept_to_the_services_asked() {
+    let project = fresh_project("ssmbyname");
+    let client = ssm_client().await;
+    let counter = CallCounter::new();
+    let store = SsmImageStore::from_client(counted_ssm_client(&counter).await);
+    let stage = Label::new("stage").expect("label");
+    for i in 0..30 {
+        let service = svc(&format!("service-{i:02}"));
+        store
+            .put_image(
+                &project,
+                &stage,
+                &service,
+                &uri(&format!("ecr.example.com/s{i}:1")),
+            )
+            .await
+            .expect("put_image");
+    }
+    let secret = image_parameter_name(&project, &stage, &svc("secret"));
+    put_raw(&client, &secret, "ciphertext", ParameterType::SecureString).await;
+    let list = image_parameter_name(&project, &stage, &svc("listed"));
+    put_raw(&client, &list, "a,b", ParameterType::StringList).await;
+    let nested = format!(
+        "{}/extra",
+        image_parameter_name(&project, &stage, &svc("service-01"))
+    );
+    put_raw(
+        &client,
+        &nested,
+        "ecr.example.com/x:1",
+        ParameterType::String,
+    )
+    .await;
+
+    // Services 00-19, the SecureString, the StringList, 3 with no
+    // parameter: 25 names, 3 calls. Services 20-29 are not asked.
+    let asked: std::collections::BTreeSet<ServiceId> = (0..20)
+        .map(|i| svc(&format!("service-{i:02}")))
+        .chain(["secret", "listed", "absent-1", "absent-2", "absent-3"].map(svc))
+        .collect();
+    counter.reset();
+    let got = store
+        .label_images_of(&project, &stage, &asked)
+        .await
+        .expect("label_images_of");
+    assert_eq!(counter.snapshot(), [("GetParameters".to_owned(), 3)].into());
+
+    let mut whole = store
+        .label_images(&project, &stage)
+        .await
+        .expect("label_images");
+    whole.images.retain(|service, _| asked.contains(service));
+    whole
+        .skipped
+        .retain(|p| p.service.as_ref().is_some_and(|s| asked.contains(s)));
+    assert_eq!(got.images, whole.images);
+    assert_eq!(got.images.len(), 20, "{:?}", got.images.keys());
+    let names = |skipped: &[release_tracking::SkippedParameter]| {
+        let mut names: Vec<(String, String)> = skipped
+            .iter()
+            .map(|p| (p.name.clone(), p.reason.clone()))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&got.skipped), names(&whole.skipped));
+    let mut expected = vec![list.clone(), secret.clone()];
+    expected.sort();
+    let skipped: Vec<String> = names(&got.skipped).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        skipped, expected,
+        "the nested parameter is in no service's way"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_are_written_as_string_parameters_and_read_one_by_one() {
     let project = fresh_project("ssmone");

@@ -100,7 +100,7 @@ async fn all_checks_share_one_file_and_survive_reopening() {
 
     let store = SqliteStore::open(&path).expect("reopen");
     let after = snapshot(&store, n).await;
-    assert_eq!(before.len(), 19);
+    assert_eq!(before.len(), 20);
     assert!(
         before.iter().filter(|s| s.contains("release_id")).count() >= 8,
         "the release checks left releases behind: {before:#?}"

@@ -1,6 +1,6 @@
 //! Checks of the [`ImageStore`] contract.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::names::{ImageUri, Label, ProjectId, ServiceId};
 use crate::store::{ImageStore, LabelImages};
@@ -180,5 +180,69 @@ pub async fn image_store_label_read_completely(store: &dyn ImageStore, project: 
         got.skipped.is_empty(),
         "conformance: no parameter was skipped, yet label_images reports {:?}",
         got.skipped
+    );
+}
+
+/// A read by name ([`ImageStore::label_images_of`]) returns the images of
+/// the services asked for that the label holds, with their values, and
+/// nothing of the label's other services or of another label.
+pub async fn image_store_label_read_by_name(store: &dyn ImageStore, project: &ProjectId) {
+    let latest = Label::latest();
+    let stage = Label::new("stage").expect("a valid label");
+    let mut held = BTreeMap::new();
+    for i in 0..37 {
+        let name = format!("service-{i:02}");
+        let uri = ecr(&name, &format!("ref.{i:07x}"));
+        must(
+            store
+                .put_image(project, &latest, &service(&name), &uri)
+                .await,
+            format_args!("put_image({project}, latest, {name})"),
+        );
+        held.insert(service(&name), uri);
+    }
+    let elsewhere = service("only-at-stage");
+    must(
+        store
+            .put_image(project, &stage, &elsewhere, &ecr("only-at-stage", "ref.1"))
+            .await,
+        "put_image(stage)",
+    );
+    // 25 held (past two batches of 10), 2 not held, 1 held at another label.
+    let mut asked: BTreeSet<ServiceId> = held.keys().step_by(3).cloned().collect();
+    asked.extend(held.keys().skip(1).step_by(3).take(12).cloned());
+    asked.extend([service("not-held-1"), service("not-held-2"), elsewhere]);
+    let expected: BTreeMap<ServiceId, ImageUri> = held
+        .iter()
+        .filter(|(s, _)| asked.contains(*s))
+        .map(|(s, u)| (s.clone(), u.clone()))
+        .collect();
+    assert_eq!(
+        expected.len(),
+        25,
+        "conformance: the check asks for 25 held images"
+    );
+    let got = must(
+        store.label_images_of(project, &latest, &asked).await,
+        "label_images_of",
+    );
+    assert_eq!(
+        got.images, expected,
+        "conformance: label_images_of must return exactly the images asked for that the label holds"
+    );
+    assert!(
+        got.skipped.is_empty(),
+        "conformance: no parameter was skipped, yet label_images_of reports {:?}",
+        got.skipped
+    );
+    let none = must(
+        store
+            .label_images_of(project, &latest, &BTreeSet::new())
+            .await,
+        "label_images_of(no services)",
+    );
+    assert!(
+        none.images.is_empty() && none.skipped.is_empty(),
+        "conformance: label_images_of with no services must return nothing, got {none:?}"
     );
 }

@@ -134,6 +134,7 @@ macro_rules! for_each_image_store_check {
         $check!(image_store_empty_label);
         $check!(image_store_labels_are_isolated);
         $check!(image_store_label_read_completely);
+        $check!(image_store_label_read_by_name);
     };
 }
 
