@@ -159,12 +159,12 @@ pub use release::{
     RecordShape, Release, Requester, Timestamp,
 };
 pub use store::{
-    Cursor, ImageStore, LabelImages, LatestRelease, Page, PageRequest, RecentDeployments,
-    ReleaseStore, SkippedParameter, SkippedRecord,
+    CurrentRelease, Cursor, ImageStore, LabelImages, LatestRelease, Page, PageRequest,
+    RecentDeployments, ReleaseStore, SkippedParameter, SkippedRecord,
 };
 pub use tracker::{
     Clock, ControlsStatus, CurrentDeployment, DeployOptions, DeployPlan, Deployed,
-    EnvironmentStatus, GateCheck, IdGenerator, ImageChange, ImageSource, PlannedWrite,
+    EnvironmentStatus, GateCheck, IdGenerator, ImageChange, ImageSource, LabelRead, PlannedWrite,
     PrepareRequest, Prepared, RandomIds, ReleaseDiff, ReleaseTracker, RequesterSource, Resolved,
     ShapePolicy, SystemClock, UpdateRequest, Warning,
 };

@@ -328,6 +328,8 @@ pub struct Page<T> {
 ///   newest `limit` deployments of the project across releases, newest first
 ///   (ties: greater release id first, then later position in the release),
 ///   optionally only those to one environment.
+/// - [`current_release`](ReleaseStore::current_release) returns the first of
+///   those to the environment and its release (unless it is the one known).
 #[async_trait]
 pub trait ReleaseStore: fmt::Debug + Send + Sync {
     /// Stores a new release; fails with [`Error::ReleaseAlreadyExists`] if
@@ -362,6 +364,61 @@ pub trait ReleaseStore: fmt::Debug + Send + Sync {
         environment: Option<&EnvironmentId>,
         limit: usize,
     ) -> Result<RecentDeployments>;
+
+    /// The newest deployment to `environment` and its release, unless that
+    /// is `known` (which the caller holds already), with the records passed
+    /// over: what a deploy reads to name the release it replaces and the
+    /// services it changes.
+    ///
+    /// The default is [`recent_deployments`](ReleaseStore::recent_deployments)
+    /// (limit 1), then that release by id, one read after the other; a
+    /// release that cannot be decoded is then passed over (in `skipped`,
+    /// `release` is `None`). A store whose deployment listing reads whole
+    /// releases answers from that one read: DynamoDB's deployment index
+    /// holds them.
+    async fn current_release(
+        &self,
+        project: &ProjectId,
+        environment: &EnvironmentId,
+        known: Option<&ReleaseId>,
+    ) -> Result<CurrentRelease> {
+        let recent = self
+            .recent_deployments(project, Some(environment), 1)
+            .await?;
+        let mut skipped = recent.skipped;
+        let deployment = recent.records.into_iter().next();
+        let release = match &deployment {
+            Some(record) if Some(&record.release_id) != known => {
+                match self.release(project, &record.release_id).await {
+                    Ok(release) => release,
+                    Err(error) => {
+                        let id = Some(record.release_id.as_str());
+                        skipped.push(SkippedRecord::from_error(&error, id).ok_or(error)?);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        Ok(CurrentRelease {
+            deployment,
+            release,
+            skipped,
+        })
+    }
+}
+
+/// What [`ReleaseStore::current_release`] found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CurrentRelease {
+    /// The newest deployment to the environment; `None` if nothing was
+    /// deployed there.
+    pub deployment: Option<DeploymentRecord>,
+    /// Its release; `None` when there is none, when it is the `known` one,
+    /// or when it could not be read (then it is in `skipped`).
+    pub release: Option<Release>,
+    /// Records passed over on the way because they could not be read.
+    pub skipped: Vec<SkippedRecord>,
 }
 
 /// A deployment and its position in its release's list, as
@@ -515,6 +572,14 @@ macro_rules! forward_release_store {
                 limit: usize,
             ) -> Result<RecentDeployments> {
                 (**self).recent_deployments(project, environment, limit).await
+            }
+            async fn current_release(
+                &self,
+                project: &ProjectId,
+                environment: &EnvironmentId,
+                known: Option<&ReleaseId>,
+            ) -> Result<CurrentRelease> {
+                (**self).current_release(project, environment, known).await
             }
         }
     )*};

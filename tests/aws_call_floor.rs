@@ -4,7 +4,8 @@
 //!
 //! - `prepare`: the label's ⌈N/10⌉ pages, 1 create (and 1 `Query` for the
 //!   newest release, whose record shape it follows, unless a shape is given);
-//! - `deploy`: 1 release read, the environment label's pages, 1 `Query` of
+//! - `deploy`: 1 release read, then its services at the environment's label
+//!   by name (⌈N/10⌉ `GetParameters`, side by side), 1 `Query` of
 //!   the deployment index for the release current there (the audit trail's
 //!   replaced release; when that is another release, 1 `GetItem` more, for
 //!   the services the deploy changes), k writes, 1 record; and, as every
@@ -36,11 +37,12 @@ mod aws_common;
 #[path = "common/cli.rs"]
 mod cli_common;
 
-use aws_common::label_pages;
+use aws_common::{label_pages, name_reads};
 use release_tracking::aws::AwsSettings;
 use release_tracking::{Environment, Project, ProjectId};
 
 const PAGES: &str = "ssm:GetParametersByPath";
+const NAMES: &str = "ssm:GetParameters";
 const STS: &str = "sts:GetCallerIdentity";
 /// The reads a deploy makes of its controls: the freeze and the block.
 const CONTROL_READS: u64 = 2;
@@ -225,7 +227,8 @@ async fn floor(n: usize) {
             made,
             calls(&[
                 ("dynamodb:GetItem", 1 + CONTROL_READS),
-                (PAGES, label_pages(held)),
+                // The release's services, whatever the label holds.
+                (NAMES, name_reads(n)),
                 // Nothing deployed there yet: no release replaced to read.
                 ("dynamodb:Query", 1),
                 ("dynamodb:PutItem", 1),
@@ -335,9 +338,10 @@ async fn only_commands_that_record_a_requester_ask_sts() {
         ),
         (
             &["deploy", "--dry-run", &second, "stage"],
-            // The release, the one current in stage and what it replaces.
+            // The release, and the one current in stage with its release
+            // (the deployment index's items are whole releases).
             calls(&[
-                ("dynamodb:GetItem", 2),
+                ("dynamodb:GetItem", 1),
                 ("dynamodb:Query", 1),
                 (PAGES, pages),
             ]),
@@ -436,7 +440,7 @@ async fn throttled_writes_are_retried_and_the_deploy_completes() {
             ("dynamodb:Query", 1),
             ("dynamodb:PutItem", 1),
             ("dynamodb:DeleteItem", 1),
-            (PAGES, label_pages(0)),
+            (NAMES, name_reads(10)),
             ("ssm:PutParameter", 10 + 5),
             ("dynamodb:UpdateItem", 1),
         ])
@@ -471,7 +475,7 @@ async fn throttled_writes_are_retried_and_the_deploy_completes() {
             ("dynamodb:Query", 1),
             ("dynamodb:PutItem", 1),
             ("dynamodb:DeleteItem", 1),
-            (PAGES, label_pages(0)),
+            (NAMES, name_reads(10)),
             ("ssm:PutParameter", 5),
         ])
     );

@@ -13,7 +13,7 @@ mod aws_common;
 #[path = "common/cli.rs"]
 mod cli_common;
 
-use aws_common::label_pages;
+use aws_common::{label_pages, name_reads};
 use cli_common::release_tool_command;
 
 use release_tracking::{
@@ -122,15 +122,15 @@ fn with_lease(calls: &[(&str, u64)]) -> BTreeMap<String, u64> {
     all
 }
 
-/// The floor: 1 release read, the environment's label read (it holds the
-/// `services - written` unchanged ones), 1 `Query` of the deployment index
+/// The floor: 1 release read, its services at the environment's label read
+/// by name (10 a call), 1 `Query` of the deployment index
 /// for the release current in the environment (none here: the index is
 /// empty, so one page), `written` writes, 1 record, the lease, and the
 /// requester once when STS is asked.
 fn expected(services: usize, written: usize, requester: bool) -> BTreeMap<String, u64> {
     let mut calls = vec![
         ("dynamodb:GetItem", 1),
-        ("ssm:GetParametersByPath", label_pages(services - written)),
+        ("ssm:GetParameters", name_reads(services)),
         ("dynamodb:Query", 1),
         ("dynamodb:UpdateItem", 1),
     ];
@@ -171,9 +171,12 @@ async fn a_dry_run_reads_and_writes_nothing() {
 }
 
 /// Parameters under the environment's label that are not images are shown
-/// as warnings by `deploy` (and `--dry-run`), as `prepare` shows them.
+/// as warnings by `deploy --dry-run`, which reads the whole label, as
+/// `prepare` shows them. A deploy reads only its release's services, by
+/// name: a parameter nested below one is in no service's way, and is
+/// neither read nor reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deploy_warns_of_parameters_it_passes_over() {
+async fn a_dry_run_warns_of_parameters_a_deploy_passes_over() {
     let project = aws_common::fresh_project("cliwarn");
     let (release, manifest) = release_with_services(&project, 2, 0).await;
     let nested = format!("/{project}/images/stage/service-000/extra");
@@ -186,23 +189,27 @@ async fn deploy_warns_of_parameters_it_passes_over() {
         .send()
         .await
         .expect("put a nested parameter");
-    for args in [
-        vec![
-            "--requester",
-            "alice",
-            "deploy",
-            "--dry-run",
-            &release,
-            "stage",
-        ],
-        vec!["--requester", "alice", "deploy", &release, "stage"],
-    ] {
-        let (_, stderr, _) = run(&manifest, &args);
-        assert!(
-            stderr.contains("warning: skipped parameter") && stderr.contains(&nested),
-            "{args:?}: {stderr}"
-        );
-    }
+    let dry_run = [
+        "--requester",
+        "alice",
+        "deploy",
+        "--dry-run",
+        &release,
+        "stage",
+    ];
+    let (_, stderr, _) = run(&manifest, &dry_run);
+    assert!(
+        stderr.contains("warning: skipped parameter") && stderr.contains(&nested),
+        "{stderr}"
+    );
+    let (stdout, stderr, calls) = run(
+        &manifest,
+        &["--requester", "alice", "deploy", &release, "stage"],
+    );
+    assert!(stdout.contains("2 written"), "{stdout}");
+    assert!(!stderr.contains(&nested), "{stderr}");
+    assert_eq!(calls.get("ssm:GetParameters"), Some(&1), "{calls:?}");
+    assert!(!calls.contains_key("ssm:GetParametersByPath"), "{calls:?}");
     let _ = std::fs::remove_file(&manifest);
 }
 
@@ -322,7 +329,7 @@ async fn gates_add_a_read_only_with_a_soak_and_a_refusal_stops_before_writing() 
         aws_common::operation_counts(&key),
         aws_common::counts(&[
             ("dynamodb:GetItem", 1),
-            ("ssm:GetParametersByPath", label_pages(SERVICES)),
+            ("ssm:GetParameters", name_reads(SERVICES)),
             // The release current in prod, and stage's newest deployments.
             ("dynamodb:Query", 2),
         ]),
@@ -336,9 +343,9 @@ async fn gates_add_a_read_only_with_a_soak_and_a_refusal_stops_before_writing() 
 /// A rollback reads the environment's history once (one `Query`), then
 /// deploys: the release rolled back to and the one it replaces (2
 /// `GetItem`), the label, the lease, the changed parameter and the record.
-/// A deploy
-/// that replaces another release reads that release too (1 more `GetItem`,
-/// for the services it changes).
+/// A deploy that replaces another release gets that release (for the
+/// services it changes) from its one `Query`: the deployment index's items
+/// are whole releases.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_is_one_history_read_and_a_deploy() {
     const SERVICES: usize = 10;
@@ -383,22 +390,27 @@ async fn a_rollback_is_one_history_read_and_a_deploy() {
         stdout.contains(&format!("rolled back stage to {first}: 1 written")),
         "{stdout}"
     );
-    let expected = |query| {
+    let expected = |releases_read, label_read| {
         with_lease(&[
-            ("dynamodb:Query", query),
-            ("dynamodb:GetItem", 2),
-            ("ssm:GetParametersByPath", label_pages(SERVICES)),
+            ("dynamodb:Query", 1),
+            ("dynamodb:GetItem", releases_read),
+            label_read,
             ("ssm:PutParameter", 1),
             ("dynamodb:UpdateItem", 1),
         ])
     };
-    assert_eq!(calls, expected(1), "{stdout}");
+    // A rollback reads the whole label beside the history (it knows the
+    // release only after the history).
+    let pages = ("ssm:GetParametersByPath", label_pages(SERVICES));
+    assert_eq!(calls, expected(2, pages), "{stdout}");
 
     let (stdout, calls) = run_counted(
         &manifest,
         &["--requester", "alice", "deploy", &second, "stage"],
     );
     assert!(stdout.contains(&format!("(replacing {first})")), "{stdout}");
-    assert_eq!(calls, expected(1), "{stdout}");
+    // A deploy reads the release it replaces from the history read.
+    let by_name = ("ssm:GetParameters", name_reads(SERVICES));
+    assert_eq!(calls, expected(1, by_name), "{stdout}");
     let _ = std::fs::remove_file(&manifest);
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use release_tracking::{
-    DeployOptions, DeployPlan, DeploymentKind, ImageSource, ImageStore, PageRequest,
+    DeployOptions, DeployPlan, DeploymentKind, ImageSource, ImageStore, LabelRead, PageRequest,
     PrepareRequest, ReleaseStore, ReleaseTracker, ServiceId, UpdateRequest,
 };
 use serde_json::{json, Value};
@@ -91,9 +91,17 @@ pub async fn run(
             bypass,
         } => {
             // One plan, shown and then executed as shown: the release is
-            // read once and the label once. A deploy asks who deploys (STS)
-            // beside those reads, not after them.
-            let plan = beside_requester(tool, dry_run, tool.plan(&release, &environment)).await?;
+            // read once and the label once. A deploy reads only the
+            // release's services there (side by side, not page after
+            // page); a dry run shows the whole label. A deploy asks who
+            // deploys (STS) beside those reads, not after them.
+            let read = if dry_run {
+                LabelRead::Whole
+            } else {
+                LabelRead::ReleaseServices
+            };
+            let plan = tool.plan_with(&release, &environment, read);
+            let plan = beside_requester(tool, dry_run, plan).await?;
             let options = bypass.options(&description);
             carry_out(tool, plan, options, dry_run, out, set, warnings).await?;
         }

@@ -107,7 +107,7 @@ pub fn plan_json(plan: &DeployPlan) -> Value {
         "changed_services": strings(plan.changed_services()),
         "changes": changes,
         "unchanged": strings(&plan.unchanged),
-        "untouched": strings(&plan.untouched),
+        "untouched": plan.untouched.as_ref().map(strings),
         "conflicts": strings(&plan.conflicts),
     })
 }

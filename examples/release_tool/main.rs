@@ -125,7 +125,8 @@
 //! (environments), `soak` (or `null`), `pass`, `unmet` (strings)),
 //! `changed_services`, `changes` (array of `service`, `current` (or `null`),
 //! `image`, `resolved_from` (or `null`)), `unchanged`, `untouched`
-//! (services), `conflicts` (strings); `deployed` is `release_id`, `deployment`,
+//! (services; `null` when a deploy read only the release's services),
+//! `conflicts` (strings); `deployed` is `release_id`, `deployment`,
 //! `written`, `unchanged` (services). Times are UTC, `YYYY-MM-DDTHH:MM:SS`
 //! with optional fraction, as in the records.
 //!

@@ -6,7 +6,7 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 
 use crate::error::Error;
-use crate::names::ProjectId;
+use crate::names::{ProjectId, ReleaseId};
 use crate::release::{Deployment, DeploymentKind, DeploymentRecord};
 use crate::store::{ReleaseStore, MAX_PAGE_SIZE};
 
@@ -69,6 +69,8 @@ pub async fn release_store_add_deployment(store: &dyn ReleaseStore, project: &Pr
 /// equal dates go to the greater release id, then to the later position in
 /// a release; filtered by environment; at most `limit`; a limit of 0 or
 /// above [`MAX_PAGE_SIZE`] is [`Error::InvalidArgument`].
+/// [`ReleaseStore::current_release`] is the first of those to an
+/// environment, with its release as stored unless it is the one known.
 pub async fn release_store_recent_deployments(store: &dyn ReleaseStore, project: &ProjectId) {
     let (a, b, c) = (
         new_release(project, "rel-a", at(0)),
@@ -148,6 +150,42 @@ pub async fn release_store_recent_deployments(store: &dyn ReleaseStore, project:
     assert!(
         recent(Some("test"), 10).await.is_empty(),
         "conformance: recent_deployments to an environment never deployed must be empty"
+    );
+
+    let current = |env: &'static str, known: Option<ReleaseId>| async move {
+        must(
+            store
+                .current_release(project, &environment(env), known.as_ref())
+                .await,
+            format_args!("current_release({project}, {env}, {known:?})"),
+        )
+    };
+    for (env, newest, of) in [("stage", "c2", &c), ("prod", "b3", &b)] {
+        let found = current(env, None).await;
+        assert_eq!(
+            found
+                .deployment
+                .as_ref()
+                .map(|r| r.deployment.description()),
+            Some(newest),
+            "conformance: current_release({env}) must be its newest deployment"
+        );
+        assert_eq!(
+            found.release,
+            read(store, project, of.release_id()).await,
+            "conformance: current_release({env}) must return that deployment's release as stored"
+        );
+        let known = current(env, Some(of.release_id().clone())).await;
+        assert_eq!(
+            (known.deployment, known.release),
+            (found.deployment, None),
+            "conformance: current_release({env}) must not return the release the caller knows"
+        );
+    }
+    assert_eq!(
+        current("test", None).await,
+        crate::store::CurrentRelease::default(),
+        "conformance: current_release to an environment never deployed must find nothing"
     );
 
     for limit in [0, MAX_PAGE_SIZE + 1] {

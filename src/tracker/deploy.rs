@@ -2,7 +2,7 @@
 //! recording it.
 
 use super::controls::HeldLease;
-use super::plan::Replaced;
+use super::plan::{LabelRead, PlanLabel, Replaced};
 use super::*;
 use crate::control::LeaseOperation;
 use crate::error::{Error, Result};
@@ -12,8 +12,11 @@ use crate::release::{Deployment, DeploymentKind, Release, MAX_RECORD_SIZE, RECOR
 use crate::store::{ImageStore, ReleaseStore};
 
 impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
-    /// Deploys a release to an environment: [`plan`](Self::plan), then
-    /// [`execute`](Self::execute).
+    /// Deploys a release to an environment: [`plan_with`](Self::plan_with)
+    /// reading only the release's services at the environment's label
+    /// ([`LabelRead::ReleaseServices`]), then [`execute`](Self::execute).
+    /// Parameters of other services there are neither read nor reported;
+    /// [`plan`](Self::plan) reports them.
     ///
     /// The environment is checked against the manifest before anything is
     /// read or written. If a write fails, the error
@@ -29,7 +32,8 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     ) -> Result<Deployed> {
         let options = options.into();
         options.check()?;
-        let plan = self.plan(release, environment).await?;
+        let read = LabelRead::ReleaseServices;
+        let plan = self.plan_with(release, environment, read).await?;
         self.execute(plan, options).await
     }
 
@@ -217,7 +221,10 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
         let prepared = prepared?;
         let plan = self.plan_for(
             prepared.release.clone(),
-            label?,
+            PlanLabel {
+                images: label?,
+                read: LabelRead::Whole,
+            },
             &environment,
             Vec::new(),
             kind,

@@ -20,6 +20,7 @@ mod sources;
 pub use crate::write::DEFAULT_WRITE_CONCURRENCY;
 pub use admin::ControlsStatus;
 pub use controls::DEFAULT_LEASE_TTL;
+pub use plan::LabelRead;
 pub use reports::{
     CurrentDeployment, DeployPlan, Deployed, EnvironmentStatus, GateCheck, ImageChange,
     PlannedWrite, Prepared, ReleaseDiff,

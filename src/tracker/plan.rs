@@ -138,7 +138,8 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// with them: unless `replaces` is already known, which release is
     /// current in `environment` (the newest deployment there, as the
     /// deployment index shows it), and that release unless it is
-    /// `deploying` (to say which services the deployment changes); and for
+    /// `deploying` (to say which services the deployment changes), in one
+    /// [`ReleaseStore::current_release`]; and for
     /// `gates` with a soak time, the newest deployments to each required
     /// environment.
     pub(super) async fn plan_context(
@@ -150,21 +151,18 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     ) -> Result<PlanContext> {
         let project = self.project_id();
         let current = async {
-            let mut skipped = Vec::new();
-            let replaces = match replaces {
-                Replaced::Known(known) => known,
+            match replaces {
                 Replaced::Read => {
-                    let recent = self
+                    let current = self
                         .releases
-                        .recent_deployments(project, Some(environment), 1)
+                        .current_release(project, environment, deploying)
                         .await?;
-                    skipped.extend(recent.skipped);
-                    recent.records.into_iter().next().map(|r| r.release_id)
+                    let replaces = current.deployment.map(|record| record.release_id);
+                    Ok::<_, Error>((replaces, current.release, current.skipped))
                 }
-            };
-            let replaced = match &replaces {
-                Some(id) if Some(id) != deploying => {
-                    match self.releases.release(project, id).await {
+                Replaced::Known(Some(id)) if Some(&id) != deploying => {
+                    let mut skipped = Vec::new();
+                    let replaced = match self.releases.release(project, &id).await {
                         Ok(replaced) => replaced,
                         Err(error) => {
                             // An unreadable release is reported, not fatal:
@@ -174,11 +172,11 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                             skipped.push(passed);
                             None
                         }
-                    }
+                    };
+                    Ok((Some(id), replaced, skipped))
                 }
-                _ => None,
-            };
-            Ok::<_, Error>((replaces, replaced, skipped))
+                Replaced::Known(known) => Ok((known, None, Vec::new())),
+            }
         };
         let (current, history) = futures::join!(current, self.gate_history(gates));
         let ((replaces, replaced, mut skipped), (gate_history, history_skipped)) =
@@ -228,7 +226,7 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     pub(super) fn plan_for(
         &self,
         release: Release,
-        label: crate::LabelImages,
+        label: PlanLabel,
         environment: &EnvironmentId,
         mut warnings: Vec<Warning>,
         kind: DeploymentKind,
@@ -271,7 +269,8 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             // Nothing (readable) was there: every service is new there.
             _ => target.iter().map(|(service, _)| service.clone()).collect(),
         };
-        let mut current = label.images;
+        let PlanLabel { images, read } = label;
+        let mut current = images.images;
         let mut plan = DeployPlan {
             project: self.project_id().clone(),
             release_id: release.release_id().clone(),
@@ -280,7 +279,7 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             replaces,
             changes: Vec::new(),
             unchanged: Vec::new(),
-            untouched: Vec::new(),
+            untouched: None,
             conflicts: Vec::new(),
             gates,
             warnings: Vec::new(),
@@ -289,7 +288,7 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             changed_services: Vec::new(),
         };
         let mut skipped = Vec::new();
-        for parameter in label.skipped {
+        for parameter in images.skipped {
             let in_the_way = parameter
                 .service
                 .as_ref()
@@ -318,7 +317,9 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                 }),
             }
         }
-        plan.untouched = current.into_keys().collect();
+        if read == LabelRead::Whole {
+            plan.untouched = Some(current.into_keys().collect());
+        }
         // And any parameter it writes (one changed by hand since).
         changed.extend(plan.changes.iter().map(|c| c.service.clone()));
         plan.changed_services = changed.into_iter().collect();
@@ -330,14 +331,32 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// What deploying `release` to `environment` would write, without
     /// writing anything, and whether the environment's promotion gates let
     /// it in ([`DeployPlan::gates`]): side by side, one read of the release,
-    /// one of the environment's label, one of its newest deployment (which
-    /// release the deploy replaces, for the audit trail, then that release
-    /// when it is another one, for the services the deploy changes) and,
-    /// only when the gates have a soak time, one of the newest
+    /// one of the environment's whole label, one of its newest deployment
+    /// and that release ([`ReleaseStore::current_release`]: which release
+    /// the deploy replaces, for the audit trail, and the services it
+    /// changes; one `Query` on DynamoDB) and, only when the gates have a soak time, one of the newest
     /// [`HISTORY_LIMIT`] deployments to each required environment. Pass the
     /// plan to [`execute`](Self::execute) to carry it out without reading
     /// any of them again.
+    ///
+    /// This is [`plan_with`](Self::plan_with) reading the
+    /// [`LabelRead::Whole`] label, so that the plan also lists the label's
+    /// other services and warns of parameters there that are not images.
     pub async fn plan(&self, release: &ReleaseRef, environment: &str) -> Result<DeployPlan> {
+        self.plan_with(release, environment, LabelRead::Whole).await
+    }
+
+    /// [`plan`](Self::plan), reading as much of the environment's label as
+    /// `read` says. [`LabelRead::ReleaseServices`] is what
+    /// [`deploy`](Self::deploy) reads: only the release's services, once
+    /// the release is read, which on SSM is one or two round trips however
+    /// many services there are.
+    pub async fn plan_with(
+        &self,
+        release: &ReleaseRef,
+        environment: &str,
+        read: LabelRead,
+    ) -> Result<DeployPlan> {
         let environment = self.environment(environment)?.id().clone();
         let kind = DeploymentKind::Deploy;
         let gates = self.gates_for(&environment, &kind)?;
@@ -345,23 +364,65 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
             ReleaseRef::Id(id) => Some(id),
             ReleaseRef::Latest => None,
         };
-        // Independent reads, side by side: round trips saved.
+        let project = self.project_id();
         let label = environment.label();
-        let (resolved, label, context) = futures::join!(
-            self.release(release),
-            self.images.label_images(self.project_id(), &label),
+        let release_and_label = async {
+            match read {
+                // Independent reads, side by side: round trips saved.
+                LabelRead::Whole => {
+                    let (resolved, label) = futures::join!(
+                        self.release(release),
+                        self.images.label_images(project, &label)
+                    );
+                    Ok::<_, Error>((resolved?, label?))
+                }
+                LabelRead::ReleaseServices => {
+                    let resolved = self.release(release).await?;
+                    let services: BTreeSet<ServiceId> =
+                        resolved.release.images().keys().cloned().collect();
+                    let label = self
+                        .images
+                        .label_images_of(project, &label, &services)
+                        .await?;
+                    Ok((resolved, label))
+                }
+            }
+        };
+        let (read_first, context) = futures::join!(
+            release_and_label,
             self.plan_context(&environment, gates, Replaced::Read, deploying)
         );
-        let resolved = resolved?;
+        let (resolved, label) = read_first?;
         self.plan_for(
             resolved.release,
-            label?,
+            PlanLabel {
+                images: label,
+                read,
+            },
             &environment,
             resolved.warnings,
             kind,
             context?,
         )
     }
+}
+
+/// How much of an environment's label a plan reads
+/// ([`ReleaseTracker::plan_with`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LabelRead {
+    /// Every parameter at the label, side by side with the release: the
+    /// plan also lists the label's other services
+    /// ([`DeployPlan::untouched`]) and warns of its parameters that are not
+    /// images. On SSM: a page of 10 parameters per round trip, one after
+    /// another (31 for 300 services).
+    Whole,
+    /// Only the release's services, once the release is read: all a deploy
+    /// needs ([`ImageStore::label_images_of`]). [`DeployPlan::untouched`] is
+    /// `None`. On SSM: 10 names per `GetParameters` call, the calls side by
+    /// side.
+    ReleaseServices,
 }
 
 /// Whether a plan still has to read which release is current in its
@@ -371,6 +432,12 @@ pub(super) enum Replaced {
     Read,
     /// Already read: this release, or none.
     Known(Option<ReleaseId>),
+}
+
+/// An environment's label as a plan read it.
+pub(super) struct PlanLabel {
+    pub(super) images: crate::LabelImages,
+    pub(super) read: LabelRead,
 }
 
 /// What a plan reads beside the release and the label

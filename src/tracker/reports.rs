@@ -92,8 +92,9 @@ pub struct DeployPlan {
     /// Parameters that already hold the release's image.
     pub unchanged: Vec<ServiceId>,
     /// Services at the environment's label that the release does not have;
-    /// a deploy leaves them as they are.
-    pub untouched: Vec<ServiceId>,
+    /// a deploy leaves them as they are. `None` when the plan read only the
+    /// release's services ([`LabelRead::ReleaseServices`](crate::LabelRead)).
+    pub untouched: Option<Vec<ServiceId>>,
     /// Parameters the deploy would have to overwrite that are not plain
     /// `String` parameters (a `SecureString` where Terraform reads an
     /// image): while there are any, executing the plan fails with
@@ -191,13 +192,16 @@ impl fmt::Display for DeployPlan {
             Some(replaced) => write!(f, " (replacing {replaced})")?,
             None => write!(f, " (the first deployment there)")?,
         }
-        writeln!(
+        write!(
             f,
-            ": {} to write, {} unchanged, {} untouched",
+            ": {} to write, {} unchanged",
             self.changes.len(),
-            self.unchanged.len(),
-            self.untouched.len()
+            self.unchanged.len()
         )?;
+        match &self.untouched {
+            Some(untouched) => writeln!(f, ", {} untouched", untouched.len())?,
+            None => writeln!(f)?,
+        }
         // Values read from parameters and records may hold anything:
         // escaped, so a plan never carries control characters to a terminal.
         let shown = |uri: &ImageUri| Escaped::whole(uri.as_str()).to_string();

@@ -8,7 +8,7 @@ use crate::promotion::{RollbackRefusal, HISTORY_LIMIT};
 use crate::release::DeploymentKind;
 use crate::store::{ImageStore, ReleaseStore};
 
-use super::plan::Replaced;
+use super::plan::{LabelRead, PlanLabel, Replaced};
 
 impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// The plan of rolling `environment` back: to `to`, or to the release
@@ -102,7 +102,17 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                 (release?.release, context?)
             }
         };
-        self.plan_for(release, label, &environment, warnings, kind, context)
+        self.plan_for(
+            release,
+            PlanLabel {
+                images: label,
+                read: LabelRead::Whole,
+            },
+            &environment,
+            warnings,
+            kind,
+            context,
+        )
     }
 
     /// Rolls `environment` back: [`plan_rollback`](Self::plan_rollback),

@@ -417,6 +417,12 @@ pub fn label_pages(parameters: usize) -> u64 {
     (parameters.div_ceil(10).max(1) + usize::from(emulator_extra_page)) as u64
 }
 
+/// `GetParameters` calls to read `services` parameters by name (a deploy's
+/// read of its release's services): 10 names a call.
+pub fn name_reads(services: usize) -> u64 {
+    services.div_ceil(10) as u64
+}
+
 /// Expected [`operation_counts`] from `(operation, count)` pairs.
 pub fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs

@@ -15,8 +15,8 @@ pub use promotion::*;
 pub use shared_tables::*;
 
 use release_tracking::{
-    Environment, Error, ImageEntry, ImageSource, ImageStore, ImageUri, Label, PageRequest,
-    PrepareRequest, Project, ProjectId, Release, ReleaseId, ReleaseRef, ReleaseStore,
+    Environment, Error, ImageEntry, ImageSource, ImageStore, ImageUri, Label, LabelRead,
+    PageRequest, PrepareRequest, Project, ProjectId, Release, ReleaseId, ReleaseRef, ReleaseStore,
     ReleaseTracker, Requester, ServiceId, Timestamp, UpdateRequest,
 };
 
@@ -559,7 +559,7 @@ pub async fn plan_shows_what_a_deploy_would_change_without_writing(stores: Store
     assert_eq!(label_map(&t, "stage").await, before, "plan wrote something");
     assert_eq!(&plan.release_id, release.release_id());
     assert_eq!(plan.unchanged, vec![svc("archivist")]);
-    assert_eq!(plan.untouched, vec![svc("retired")]);
+    assert_eq!(plan.untouched, Some(vec![svc("retired")]));
     let changes: Vec<_> = plan
         .changes
         .iter()
@@ -585,9 +585,25 @@ pub async fn plan_shows_what_a_deploy_would_change_without_writing(stores: Store
     assert!(!plan.is_noop());
     let text = plan.to_string();
     assert!(
+        text.contains("2 to write, 1 unchanged, 1 untouched"),
+        "{text}"
+    );
+    assert!(
         text.contains("+ bag-register: ecr.example.com/bag-register:ref.bbb"),
         "{text}"
     );
+    // A deploy's read, the release's services only: the same plan, less
+    // the label's other services.
+    let read = LabelRead::ReleaseServices;
+    let targeted = t
+        .plan_with(&ReleaseRef::Latest, "stage", read)
+        .await
+        .expect("plan reading the release's services");
+    assert_eq!(targeted.untouched, None);
+    assert_eq!(targeted.changes, plan.changes);
+    assert_eq!(targeted.unchanged, plan.unchanged);
+    let text = targeted.to_string();
+    assert!(text.contains("2 to write, 1 unchanged\n"), "{text}");
     assert!(
         text.contains(
             "~ notifier: ecr.example.com/notifier:ref.old -> ecr.example.com/notifier:ref.ccc"

@@ -11,7 +11,7 @@ use super::{s, DynamoDbReleaseStore, DEPLOYMENT_GSI, LATER_PAGE_LIMIT, PROJECT_G
 use crate::aws::codec::{self, Item};
 use crate::cursor::ListingPosition;
 use crate::error::Result;
-use crate::names::{EnvironmentId, ProjectId};
+use crate::names::{EnvironmentId, ProjectId, ReleaseId};
 use crate::release::{DeploymentRecord, Release, Timestamp};
 use crate::store::{
     collect_deployments, keep_newest_deployments, oldest_of_full_list, on_page, RankedDeployment,
@@ -99,13 +99,21 @@ struct NewestDeployments<'a> {
     environment: Option<&'a EnvironmentId>,
     limit: usize,
     held: Vec<RankedDeployment>,
+    /// When kept, the releases of the deployments held, by id.
+    releases: Option<HashMap<ReleaseId, Release>>,
 }
 
 impl Keeper for NewestDeployments<'_> {
     const SORT_KEY: &'static str = "last_date_deployed";
 
     fn offer(&mut self, _: String, release: Release) {
+        let before = self.held.len();
         collect_deployments(&mut self.held, &release, self.environment);
+        if self.held.len() > before {
+            if let Some(releases) = &mut self.releases {
+                releases.insert(release.release_id().clone(), release);
+            }
+        }
     }
 
     fn has_enough(&mut self, last_read: Option<&str>) -> bool {
@@ -250,6 +258,43 @@ impl DynamoDbReleaseStore {
         environment: Option<&EnvironmentId>,
         limit: usize,
     ) -> Result<(Vec<DeploymentRecord>, Vec<SkippedRecord>)> {
+        let (held, skipped, _) = self
+            .walk_deployments(project, environment, limit, false)
+            .await?;
+        Ok((held, skipped))
+    }
+
+    /// The newest deployment to `environment` and its release (from the
+    /// same index read), and the unreadable records that could have held a
+    /// newer one.
+    pub(super) async fn newest_deployment_and_release(
+        &self,
+        project: &ProjectId,
+        environment: &EnvironmentId,
+    ) -> Result<(Option<(DeploymentRecord, Release)>, Vec<SkippedRecord>)> {
+        let (held, skipped, mut releases) = self
+            .walk_deployments(project, Some(environment), 1, true)
+            .await?;
+        let newest = held.into_iter().next().and_then(|record| {
+            let release = releases.remove(&record.release_id)?;
+            Some((record, release))
+        });
+        Ok((newest, skipped))
+    }
+
+    /// [`newest_deployments`](Self::newest_deployments), and the releases
+    /// of the deployments returned when `keep_releases`.
+    async fn walk_deployments(
+        &self,
+        project: &ProjectId,
+        environment: Option<&EnvironmentId>,
+        limit: usize,
+        keep_releases: bool,
+    ) -> Result<(
+        Vec<DeploymentRecord>,
+        Vec<SkippedRecord>,
+        HashMap<ReleaseId, Release>,
+    )> {
         let values: Item = HashMap::from([(
             ":p".to_owned(),
             AttributeValue::S(project.as_str().to_owned()),
@@ -258,6 +303,7 @@ impl DynamoDbReleaseStore {
             environment,
             limit,
             held: Vec::new(),
+            releases: keep_releases.then(HashMap::new),
         };
         let mut passed = self
             .walk_newest_first(
@@ -284,9 +330,12 @@ impl DynamoDbReleaseStore {
                 .as_deref()
                 .is_none_or(|oldest| p.date.as_str() >= oldest)
         });
+        let mut releases = keeper.releases.unwrap_or_default();
+        releases.retain(|id, _| keeper.held.iter().any(|(_, r)| &r.release_id == id));
         Ok((
             keeper.held.into_iter().map(|(_, record)| record).collect(),
             passed.into_iter().map(|p| p.skipped).collect(),
+            releases,
         ))
     }
 }

@@ -69,6 +69,7 @@ type TableNamer = Arc<dyn Fn(&ProjectId) -> String + Send + Sync>;
 /// | [`list_releases`](ReleaseStore::list_releases) | `Query` on `project_gsi`, `Limit = limit + 1` (`+ 2` after a cursor, whose own release is read again): one call unless a tie straddles the page's end |
 /// | [`add_deployment`](ReleaseStore::add_deployment) | one `UpdateItem`; a second only when the deployment is older than the release's `last_date_deployed` |
 /// | [`recent_deployments`](ReleaseStore::recent_deployments) | `Query` on `deployment_gsi`, `Limit = limit + 1` first: one call in the common case |
+/// | [`current_release`](ReleaseStore::current_release) | that `Query` (limit 1), whose items are whole releases: no `GetItem` |
 ///
 /// The store never scans. Index queries are eventually consistent (a
 /// release created a moment ago may not be listed yet);

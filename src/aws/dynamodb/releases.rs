@@ -13,7 +13,8 @@ use crate::error::{BackendErrorKind, Error, Result};
 use crate::names::{EnvironmentId, ProjectId, ReleaseId};
 use crate::release::{Deployment, Release};
 use crate::store::{
-    check_limit, LatestRelease, Page, PageRequest, RecentDeployments, ReleaseStore, MAX_PAGE_SIZE,
+    check_limit, CurrentRelease, LatestRelease, Page, PageRequest, RecentDeployments, ReleaseStore,
+    MAX_PAGE_SIZE,
 };
 
 impl DynamoDbReleaseStore {
@@ -232,5 +233,30 @@ impl ReleaseStore for DynamoDbReleaseStore {
         let limit = check_limit(limit)?;
         let (records, skipped) = self.newest_deployments(project, environment, limit).await?;
         Ok(RecentDeployments { records, skipped })
+    }
+
+    /// One `Query` of the deployment index, whose items are whole releases:
+    /// the newest deployment's release comes with it.
+    async fn current_release(
+        &self,
+        project: &ProjectId,
+        environment: &EnvironmentId,
+        known: Option<&ReleaseId>,
+    ) -> Result<CurrentRelease> {
+        let (newest, skipped) = self
+            .newest_deployment_and_release(project, environment)
+            .await?;
+        let (deployment, release) = match newest {
+            Some((record, release)) => {
+                let unknown = Some(&record.release_id) != known;
+                (Some(record), unknown.then_some(release))
+            }
+            None => (None, None),
+        };
+        Ok(CurrentRelease {
+            deployment,
+            release,
+            skipped,
+        })
     }
 }
