@@ -41,6 +41,8 @@ REGIONS = ["eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1",
 SEED_KEY = "LATENCYSEED"
 # Services per GetParametersByPath page (the most SSM returns).
 PAGE = 10
+# GetParameters calls a deploy has in flight (src/aws/ssm.rs).
+READS_IN_FLIGHT = 10
 
 
 def parse_arguments():
@@ -268,9 +270,12 @@ def measure_quota(args, bench):
 
 
 def short(calls):
-    names = {"GetParametersByPath": "pages", "PutParameter": "put",
-             "GetItem": "get", "UpdateItem": "update", "PutItem": "create",
-             "Query": "query", "GetCallerIdentity": "sts"}
+    # PutItem creates a release (prepare) or takes a lease (deploy);
+    # DeleteItem gives the lease back.
+    names = {"GetParametersByPath": "pages", "GetParameters": "by name",
+             "PutParameter": "put", "GetItem": "get", "UpdateItem": "update",
+             "PutItem": "put item", "DeleteItem": "delete item", "Query": "query",
+             "GetCallerIdentity": "sts"}
     order = list(names)
     parts = sorted(((k.split(":")[1], n) for k, n in calls.items()),
                    key=lambda p: order.index(p[0]) if p[0] in order else len(order))
@@ -279,13 +284,22 @@ def short(calls):
 
 
 def chain(case, calls):
-    """Dependent calls no client can overlap: the label's pages (each
-    needs the previous page's token), then the write(s), then the record."""
-    pages = calls.get("ssm:GetParametersByPath", 0)
+    """Dependent calls no client can overlap: the label read (its pages
+    one after another, each needing the previous page's token; or, read by
+    name, the release and then its services' `GetParameters` side by side,
+    10 in flight), the environment's lease (taken, then the freeze and block
+    reads, given back at the end) when the run held one, the write, the
+    record."""
+    by_name = calls.get("ssm:GetParameters", 0)
+    if by_name:
+        label = 1 + -(-by_name // READS_IN_FLIGHT)
+    else:
+        label = calls.get("ssm:GetParametersByPath", 0)
+    lease = 3 if calls.get("dynamodb:DeleteItem", 0) else 0
     if case == "prepare":
-        return pages + 1
+        return label + 1
     if case == "deploy k=1":
-        return pages + 2
+        return label + lease + 2
     return None
 
 
@@ -350,7 +364,9 @@ def main():
     print(f"latency added: the median at {delay:g} ms less the median at 0 ms (the "
           f"emulator's and the tool's own time), in round trips (RTT) of {delay:g} ms. "
           f"chain: the calls that wait for each other's answers (the label's pages, "
-          f"then the write, then the record), the least any client can add. tool CPU: "
+          f"or the release then its services by name; the lease, freeze and block "
+          f"reads and the lease given back when held; the write; the record), the "
+          f"least this design can add. tool CPU: "
           f"user and system time of the release_tool process at {delay:g} ms.")
 
 
