@@ -54,15 +54,15 @@
 //!
 //! | store | actions | resources |
 //! | --- | --- | --- |
-//! | [`SsmImageStore`] | `ssm:GetParametersByPath`, `ssm:GetParameter`, `ssm:PutParameter` | `arn:aws:ssm:{region}:{account}:parameter/{project}/images/*` |
+//! | [`SsmImageStore`] | `ssm:GetParametersByPath`, `ssm:GetParameters` (a deploy's read), `ssm:GetParameter`, `ssm:PutParameter` | `arn:aws:ssm:{region}:{account}:parameter/{project}/images/*` |
 //! | [`DynamoDbReleaseStore`] | `dynamodb:GetItem`, `dynamodb:PutItem`, `dynamodb:UpdateItem`, `dynamodb:Query` | `arn:aws:dynamodb:{region}:{account}:table/wellcome-releases-{project}` and `…/index/*` (queries read `project_gsi` and `deployment_gsi`) |
 //! | [`DynamoDbReleaseStore::ensure_table`] | `dynamodb:DescribeTable`, `dynamodb:CreateTable` | the table |
 //! | [`StsRequester`] | none (`sts:GetCallerIdentity` is always allowed) | |
 //! | [`load`] with a `role_arn` | `sts:AssumeRole` (for the base credentials) | the role |
 //!
 //! `ssm:GetParametersByPath` is authorised on the path it reads,
-//! `parameter/{project}/images/{label}`, which `parameter/{project}/images/*`
-//! covers. No `kms:Decrypt` is needed: parameters are read without
+//! `parameter/{project}/images/{label}`, and `ssm:GetParameters` on each
+//! parameter it names; `parameter/{project}/images/*` covers both. No `kms:Decrypt` is needed: parameters are read without
 //! decryption (see [`SsmImageStore`]).
 //!
 //! # Errors
