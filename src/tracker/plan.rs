@@ -334,10 +334,10 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// one of the environment's whole label, one of its newest deployment
     /// and that release ([`ReleaseStore::current_release`]: which release
     /// the deploy replaces, for the audit trail, and the services it
-    /// changes; one `Query` on DynamoDB) and, only when the gates have a soak time, one of the newest
-    /// [`HISTORY_LIMIT`] deployments to each required environment. Pass the
-    /// plan to [`execute`](Self::execute) to carry it out without reading
-    /// any of them again.
+    /// changes; one `Query` on DynamoDB) and, only when the gates have a
+    /// soak time, one of the newest [`HISTORY_LIMIT`] deployments to each
+    /// required environment. Pass the plan to [`execute`](Self::execute) to
+    /// carry it out without reading any of them again.
     ///
     /// This is [`plan_with`](Self::plan_with) reading the
     /// [`LabelRead::Whole`] label, so that the plan also lists the label's
@@ -349,8 +349,9 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// [`plan`](Self::plan), reading as much of the environment's label as
     /// `read` says. [`LabelRead::ReleaseServices`] is what
     /// [`deploy`](Self::deploy) reads: only the release's services, once
-    /// the release is read, which on SSM is one or two round trips however
-    /// many services there are.
+    /// the release is read, which on SSM is one round trip per 100
+    /// services (10 `GetParameters` of 10 names in flight) where the whole
+    /// label is one per 10.
     pub async fn plan_with(
         &self,
         release: &ReleaseRef,
