@@ -67,6 +67,12 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
     /// was lost meanwhile (taken over after expiry, or force-unlocked), the
     /// deploy stops there with [`Error::PartialDeployment`] whose source is
     /// [`Error::LeaseLost`].
+    ///
+    /// The plan's reads are not repeated under the lease. If another deploy
+    /// wrote the environment's label after the plan was read and gave the
+    /// lease back before this one took it, the parameters the plan found
+    /// holding the release's images are not written again: plan again
+    /// after a deploy that ran meanwhile.
     pub async fn execute(
         &self,
         plan: DeployPlan,
