@@ -389,14 +389,7 @@ pub trait ReleaseStore: fmt::Debug + Send + Sync {
         let deployment = recent.records.into_iter().next();
         let release = match &deployment {
             Some(record) if Some(&record.release_id) != known => {
-                match self.release(project, &record.release_id).await {
-                    Ok(release) => release,
-                    Err(error) => {
-                        let id = Some(record.release_id.as_str());
-                        skipped.push(SkippedRecord::from_error(&error, id).ok_or(error)?);
-                        None
-                    }
-                }
+                readable_release(self, project, &record.release_id, &mut skipped).await?
             }
             _ => None,
         };
@@ -405,6 +398,23 @@ pub trait ReleaseStore: fmt::Debug + Send + Sync {
             release,
             skipped,
         })
+    }
+}
+
+/// Release `id` of `project`, or `None`. One that cannot be decoded is
+/// passed over, not fatal: it goes to `skipped` and reads as `None`.
+pub(crate) async fn readable_release<R: ReleaseStore + ?Sized>(
+    store: &R,
+    project: &ProjectId,
+    id: &ReleaseId,
+    skipped: &mut Vec<SkippedRecord>,
+) -> Result<Option<Release>> {
+    match store.release(project, id).await {
+        Ok(release) => Ok(release),
+        Err(error) => {
+            skipped.push(SkippedRecord::from_error(&error, Some(id.as_str())).ok_or(error)?);
+            Ok(None)
+        }
     }
 }
 

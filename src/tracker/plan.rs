@@ -9,7 +9,7 @@ use crate::manifest::Environment;
 use crate::names::{EnvironmentId, ImageUri, ReleaseId, ReleaseRef, ServiceId};
 use crate::promotion::{check_gates, EnvironmentHistory, HISTORY_LIMIT};
 use crate::release::{DeploymentKind, ImageEntry, Release};
-use crate::store::{ImageStore, ReleaseStore, SkippedRecord};
+use crate::store::{readable_release, ImageStore, ReleaseStore};
 
 /// weco-deploy falls back to a namespace of its own when the manifest names
 /// none; a guess could write a reference Terraform cannot pull, so this
@@ -161,18 +161,11 @@ impl<I: ImageStore, R: ReleaseStore> ReleaseTracker<I, R> {
                     Ok::<_, Error>((replaces, current.release, current.skipped))
                 }
                 Replaced::Known(Some(id)) if Some(&id) != deploying => {
+                    // An unreadable release is reported, not fatal: every
+                    // service then counts as changed.
                     let mut skipped = Vec::new();
-                    let replaced = match self.releases.release(project, &id).await {
-                        Ok(replaced) => replaced,
-                        Err(error) => {
-                            // An unreadable release is reported, not fatal:
-                            // every service then counts as changed.
-                            let passed = SkippedRecord::from_error(&error, Some(id.as_str()))
-                                .ok_or(error)?;
-                            skipped.push(passed);
-                            None
-                        }
-                    };
+                    let replaced =
+                        readable_release(&self.releases, project, &id, &mut skipped).await?;
                     Ok((Some(id), replaced, skipped))
                 }
                 Replaced::Known(known) => Ok((known, None, Vec::new())),

@@ -282,8 +282,9 @@ impl DynamoDbReleaseStore {
         Ok((newest, skipped))
     }
 
-    /// [`newest_deployments`](Self::newest_deployments), and the releases
-    /// of the deployments returned when `keep_releases`.
+    /// [`newest_deployments`](Self::newest_deployments), and, when
+    /// `keep_releases`, the releases offered that hold a deployment there
+    /// (those of the deployments returned among them).
     async fn walk_deployments(
         &self,
         project: &ProjectId,
@@ -330,8 +331,7 @@ impl DynamoDbReleaseStore {
                 .as_deref()
                 .is_none_or(|oldest| p.date.as_str() >= oldest)
         });
-        let mut releases = keeper.releases.unwrap_or_default();
-        releases.retain(|id, _| keeper.held.iter().any(|(_, r)| &r.release_id == id));
+        let releases = keeper.releases.unwrap_or_default();
         Ok((
             keeper.held.into_iter().map(|(_, record)| record).collect(),
             passed.into_iter().map(|p| p.skipped).collect(),
